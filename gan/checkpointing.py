@@ -1,0 +1,67 @@
+"""A thin Orbax wrapper: save and restore the `GANState` pytree of a workdir.
+
+Checkpoints live in `WORKDIR/checkpoints/<step>`; Orbax writes each into a
+temporary directory and renames it when complete, so a run killed mid-write leaves
+the previous checkpoints intact and the partial one is ignored.
+"""
+
+import os
+from typing import Any, Optional
+
+import jax
+import orbax.checkpoint as ocp
+
+from gan.errors import UserError
+
+
+def checkpoint_dir(workdir: str) -> str:
+  """Where the checkpoints of `workdir` live."""
+  return os.path.join(os.path.abspath(workdir), "checkpoints")
+
+
+class Checkpointer:
+  """Saves and restores a pytree by step; keeps the newest `keep` checkpoints."""
+
+  def __init__(self, workdir: str, *, keep: int = 3, create: bool = True):
+    options = ocp.CheckpointManagerOptions(
+        preservation_policy=ocp.checkpoint_managers.LatestN(keep),
+        create=create,
+        enable_async_checkpointing=False,
+    )
+    self.directory = checkpoint_dir(workdir)
+    self._manager = ocp.CheckpointManager(self.directory, options=options)
+
+  def latest_step(self) -> Optional[int]:
+    """The newest complete checkpoint's step, or None."""
+    return self._manager.latest_step()
+
+  def all_steps(self) -> list[int]:
+    """The steps of every complete checkpoint, oldest first."""
+    return sorted(self._manager.all_steps())
+
+  def save(self, step: int, state: Any) -> None:
+    """Saves `state` as checkpoint `step` (blocking until it is complete on disk)."""
+    self._manager.save(step, args=ocp.args.StandardSave(state), force=True)
+    self._manager.wait_until_finished()
+
+  def restore(self, step: Optional[int] = None, target: Any = None) -> Any:
+    """Restores checkpoint `step` (default newest) into the structure of `target`.
+
+    `target` is a pytree of arrays or `jax.ShapeDtypeStruct`s with shardings; without
+    it the checkpoint comes back as saved (nested dicts of arrays).
+    """
+    step = self.latest_step() if step is None else step
+    if step is None:
+      raise UserError(f"no checkpoint in {self.directory}; train first (python -m "
+                      f"experiments.dcgan_mnist --workdir=...)")
+    args = (ocp.args.StandardRestore(jax.tree.map(ocp.utils.to_shape_dtype_struct, target))
+            if target is not None else ocp.args.StandardRestore())
+    try:
+      return self._manager.restore(step, args=args)
+    except Exception as error:  # Orbax raises many types for unreadable data.
+      raise UserError(f"cannot restore checkpoint {step} in {self.directory} "
+                      f"({type(error).__name__}); it is corrupted or from another model — "
+                      f"delete that step's directory to fall back to an older one") from error
+
+  def close(self) -> None:
+    self._manager.close()

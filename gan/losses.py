@@ -1,0 +1,215 @@
+"""GAN losses as pure functions of discriminator logits, and a name -> loss table.
+
+Every loss takes keyword-only logits (pre-sigmoid discriminator outputs) and returns
+a scalar to be *minimised* by the player it belongs to. A loss variant is a
+`GANLoss(discriminator=..., generator=...)` entry in `LOSSES`; adding one is one
+function (or two) and one `register_loss` line, after which `--config.loss=NAME`
+selects it.
+
+Penalties on the discriminator's input gradient (WGAN-GP, R1, R2) live in
+`PENALTIES`, with one signature: `penalty(*, discriminator_fn, real_images,
+fake_images, key) -> scalar`, added to the discriminator loss times
+`penalty_weight`.
+
+References:
+  Goodfellow et al. 2014, Generative Adversarial Nets.
+  Mao et al. 2017, Least Squares Generative Adversarial Networks.
+  Arjovsky et al. 2017, Wasserstein GAN; Gulrajani et al. 2017, Improved Training
+    of Wasserstein GANs.
+  Lim & Ye 2017, Geometric GAN; Miyato et al. 2018 (hinge loss).
+  Mescheder et al. 2018, Which Training Methods for GANs do actually Converge? (R1, R2).
+"""
+
+import dataclasses
+from typing import Callable, Optional
+
+import jax
+import jax.numpy as jnp
+
+from gan.errors import UserError
+
+Array = jax.Array
+
+
+# ----------------------------------------------------------------------------- BCE
+
+
+def bce_discriminator_loss(*, real_logits: Array, fake_logits: Array) -> Array:
+  """The discriminator's side of the original GAN value function.
+
+  loss_D = -E[log D(x)] - E[log(1 - D(G(z)))],  D = sigmoid(logits),
+  i.e. -V(D, G). At D = 1/2 everywhere it is log 4.
+  """
+  return (jnp.mean(jax.nn.softplus(-real_logits)) + jnp.mean(jax.nn.softplus(fake_logits)))
+
+
+def minimax_generator_loss(*, fake_logits: Array, real_logits: Optional[Array] = None) -> Array:
+  """The saturating generator loss of the minimax game.
+
+  loss_G = E[log(1 - D(G(z)))] = -E[softplus(logits)]. Together with
+  `bce_discriminator_loss` this is the two-player game min_G max_D V(D, G), whose
+  value at D = 1/2 everywhere is -log 4.
+  """
+  del real_logits
+  return -jnp.mean(jax.nn.softplus(fake_logits))
+
+
+def non_saturating_generator_loss(*, fake_logits: Array,
+                                  real_logits: Optional[Array] = None) -> Array:
+  """The non-saturating generator loss (Goodfellow et al. 2014, section 3).
+
+  loss_G = -E[log D(G(z))] = E[softplus(-logits)]: the same fixed point as the
+  minimax loss with strong gradients early in training, when D rejects G(z).
+  """
+  del real_logits
+  return jnp.mean(jax.nn.softplus(-fake_logits))
+
+
+# ------------------------------------------------------------------ least squares
+
+
+def least_squares_discriminator_loss(*, real_logits: Array, fake_logits: Array) -> Array:
+  """LSGAN discriminator loss with targets a=0 (fake), b=1 (real).
+
+  loss_D = 1/2 E[(D(x) - 1)^2] + 1/2 E[D(G(z))^2], D the raw output.
+  """
+  return 0.5 * jnp.mean((real_logits - 1.0) ** 2) + 0.5 * jnp.mean(fake_logits ** 2)
+
+
+def least_squares_generator_loss(*, fake_logits: Array,
+                                 real_logits: Optional[Array] = None) -> Array:
+  """LSGAN generator loss with target c=1: loss_G = 1/2 E[(D(G(z)) - 1)^2]."""
+  del real_logits
+  return 0.5 * jnp.mean((fake_logits - 1.0) ** 2)
+
+
+# -------------------------------------------------------------------- Wasserstein
+
+
+def wasserstein_discriminator_loss(*, real_logits: Array, fake_logits: Array) -> Array:
+  """The critic's loss: loss_D = E[D(G(z))] - E[D(x)] (pair with a Lipschitz penalty)."""
+  return jnp.mean(fake_logits) - jnp.mean(real_logits)
+
+
+def wasserstein_generator_loss(*, fake_logits: Array,
+                               real_logits: Optional[Array] = None) -> Array:
+  """The generator's Wasserstein loss: loss_G = -E[D(G(z))]."""
+  del real_logits
+  return -jnp.mean(fake_logits)
+
+
+# -------------------------------------------------------------------------- hinge
+
+
+def hinge_discriminator_loss(*, real_logits: Array, fake_logits: Array) -> Array:
+  """Hinge loss: loss_D = E[max(0, 1 - D(x))] + E[max(0, 1 + D(G(z)))]."""
+  return jnp.mean(jax.nn.relu(1.0 - real_logits)) + jnp.mean(jax.nn.relu(1.0 + fake_logits))
+
+
+def hinge_generator_loss(*, fake_logits: Array, real_logits: Optional[Array] = None) -> Array:
+  """The generator's side of the hinge game: loss_G = -E[D(G(z))]."""
+  del real_logits
+  return -jnp.mean(fake_logits)
+
+
+# ---------------------------------------------------------------------- the table
+
+
+@dataclasses.dataclass(frozen=True)
+class GANLoss:
+  """A loss variant: one function per player.
+
+  Attributes:
+    discriminator: `(*, real_logits, fake_logits) -> scalar`.
+    generator: `(*, fake_logits, real_logits) -> scalar`.
+    generator_needs_real_logits: when True the train step also evaluates D on the
+      real batch in the generator update (relativistic losses need it).
+  """
+
+  discriminator: Callable[..., Array]
+  generator: Callable[..., Array]
+  generator_needs_real_logits: bool = False
+
+
+LOSSES: dict[str, GANLoss] = {
+    "minimax": GANLoss(bce_discriminator_loss, minimax_generator_loss),
+    "non_saturating": GANLoss(bce_discriminator_loss, non_saturating_generator_loss),
+    "least_squares": GANLoss(least_squares_discriminator_loss, least_squares_generator_loss),
+    "wasserstein": GANLoss(wasserstein_discriminator_loss, wasserstein_generator_loss),
+    "hinge": GANLoss(hinge_discriminator_loss, hinge_generator_loss),
+}
+
+
+def register_loss(name: str, loss: GANLoss) -> None:
+  """Adds a loss variant to `LOSSES`, so `--config.loss=name` selects it."""
+  LOSSES[name] = loss
+
+
+def get_loss(name: str) -> GANLoss:
+  """Returns the loss variant called `name`."""
+  if name not in LOSSES:
+    raise UserError(f"unknown loss {name!r}; choose one of {sorted(LOSSES)} "
+                    f"(--config.loss=...), or add one with gan.losses.register_loss")
+  return LOSSES[name]
+
+
+# ---------------------------------------------------------------------- penalties
+
+
+def _input_gradients(discriminator_fn: Callable[[Array], Array], images: Array) -> Array:
+  """d sum(D(x)) / dx per example, flattened to (B, -1)."""
+  grads = jax.grad(lambda x: jnp.sum(discriminator_fn(x)))(images)
+  return grads.reshape((grads.shape[0], -1))
+
+
+def wgan_gradient_penalty(*, discriminator_fn: Callable[[Array], Array], real_images: Array,
+                          fake_images: Array, key: Array) -> Array:
+  """WGAN-GP (Gulrajani et al. 2017): E[(||grad_x D(x_hat)||_2 - 1)^2].
+
+  x_hat = eps * x + (1 - eps) * G(z), eps ~ U[0, 1] per example, drawn with `key`.
+  The usual weight is lambda = 10.
+  """
+  eps = jax.random.uniform(key, (real_images.shape[0],) + (1,) * (real_images.ndim - 1),
+                           dtype=real_images.dtype)
+  interpolates = eps * real_images + (1.0 - eps) * fake_images
+  norms = jnp.sqrt(jnp.sum(_input_gradients(discriminator_fn, interpolates) ** 2, axis=1) + 1e-12)
+  return jnp.mean((norms - 1.0) ** 2)
+
+
+def r1_penalty(*, discriminator_fn: Callable[[Array], Array], real_images: Array,
+               **unused) -> Array:
+  """R1 (Mescheder et al. 2018): 1/2 E_x[||grad_x D(x)||^2] on real data.
+
+  With `penalty_weight = gamma` this is the paper's gamma/2 E||grad D||^2.
+  """
+  del unused
+  return 0.5 * jnp.mean(jnp.sum(_input_gradients(discriminator_fn, real_images) ** 2, axis=1))
+
+
+def r2_penalty(*, discriminator_fn: Callable[[Array], Array], fake_images: Array,
+               **unused) -> Array:
+  """R2 (Mescheder et al. 2018): 1/2 E_z[||grad_x D(G(z))||^2] on generated data."""
+  del unused
+  return 0.5 * jnp.mean(jnp.sum(_input_gradients(discriminator_fn, fake_images) ** 2, axis=1))
+
+
+def no_penalty(**unused) -> Array:
+  """No penalty: 0."""
+  del unused
+  return jnp.zeros((), jnp.float32)
+
+
+PENALTIES: dict[str, Callable[..., Array]] = {
+    "none": no_penalty,
+    "wgan_gp": wgan_gradient_penalty,
+    "r1": r1_penalty,
+    "r2": r2_penalty,
+}
+
+
+def get_penalty(name: str) -> Callable[..., Array]:
+  """Returns the discriminator penalty called `name`."""
+  if name not in PENALTIES:
+    raise UserError(f"unknown penalty {name!r}; choose one of {sorted(PENALTIES)} "
+                    f"(--config.penalty=...)")
+  return PENALTIES[name]

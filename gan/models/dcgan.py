@@ -1,0 +1,73 @@
+"""DCGAN (Radford et al. 2016) as in the TensorFlow DCGAN tutorial.
+
+28x28 (MNIST-shaped), with `g_widths=(256, 128, 64)`:
+  G: Dense(7*7*256, no bias), BN, LeakyReLU, reshape 7x7x256,
+     ConvTranspose(128, 5x5, stride 1), BN, LeakyReLU,
+     ConvTranspose(64, 5x5, stride 2), BN, LeakyReLU,        -> 14x14
+     ConvTranspose(C, 5x5, stride 2), tanh                    -> 28x28xC
+  D: Conv(64, 5x5, s2), LeakyReLU, Dropout(0.3),
+     Conv(128, 5x5, s2), LeakyReLU, Dropout(0.3), Flatten, Dense(1) logit.
+32x32 (CIFAR-shaped): the same family started from 8x8.
+
+The generator's first width is the projection; every later width is a stride-1
+transposed convolution except the last, and the two final layers upsample by 2.
+Convolutions come from `gan.models.layers`, which picks a fast lowering on
+XLA:CPU and the native one on GPU/TPU, with identical parameters.
+"""
+
+from typing import Sequence
+
+import flax.linen as nn
+import jax.numpy as jnp
+
+from gan.models import layers
+
+_KERNEL = 5
+
+
+class DCGANGenerator(nn.Module):
+  """Maps noise (B, noise_dim) to images (B, H, W, C) in [-1, 1], H = W in {28, 32}."""
+
+  image_shape: tuple[int, int, int]
+  widths: Sequence[int] = (256, 128, 64)
+  conv_impl: str = "auto"
+
+  @nn.compact
+  def __call__(self, z: jnp.ndarray, *, train: bool = True) -> jnp.ndarray:
+    height, width, channels = self.image_shape
+    start = height // 4  # Two stride-2 layers: 7 -> 28, 8 -> 32.
+    norm = lambda: nn.BatchNorm(use_running_average=not train)
+    x = nn.Dense(start * start * self.widths[0], use_bias=False)(z)
+    x = nn.leaky_relu(norm()(x), negative_slope=0.3)
+    x = x.reshape((z.shape[0], start, start, self.widths[0]))
+    features = list(self.widths[1:]) + [channels]
+    for i, f in enumerate(features):
+      stride = 2 if i >= len(features) - 2 else 1
+      last = i == len(features) - 1
+      x = layers.ConvTranspose2D(
+          f, _KERNEL, strides=stride, use_bias=last, impl=self.conv_impl,
+          name=f"ConvTranspose_{i}")(x)
+      if last:
+        x = jnp.tanh(x)
+      else:
+        x = nn.leaky_relu(norm()(x), negative_slope=0.3)
+    assert x.shape[1:] == (height, width, channels), x.shape
+    return x
+
+
+class DCGANDiscriminator(nn.Module):
+  """Maps images (B, H, W, C) to one real-vs-fake logit each, shape (B,)."""
+
+  widths: Sequence[int] = (64, 128)
+  dropout_rate: float = 0.3
+  conv_impl: str = "auto"
+
+  @nn.compact
+  def __call__(self, x: jnp.ndarray, *, train: bool = True) -> jnp.ndarray:
+    for i, f in enumerate(self.widths):
+      x = layers.Conv2D(f, _KERNEL, strides=2, impl=self.conv_impl, name=f"Conv_{i}")(x)
+      x = nn.leaky_relu(x, negative_slope=0.3)
+      if self.dropout_rate > 0:
+        x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
+    x = x.reshape((x.shape[0], -1))
+    return nn.Dense(1)(x)[:, 0]

@@ -1,0 +1,43 @@
+"""The MLP GAN of Goodfellow et al. (2014), as in most tutorials.
+
+G: z (100) -> 128 -> 128 -> H*W*C, ReLU hidden, tanh out, reshaped to NHWC.
+D: flattened image -> 128 -> 128 -> 1 logit, LeakyReLU(0.2) hidden.
+"""
+
+from typing import Sequence
+
+import flax.linen as nn
+import jax.numpy as jnp
+
+
+class MLPGenerator(nn.Module):
+  """Maps noise `z` of shape (B, noise_dim) to images (B, H, W, C) in [-1, 1]."""
+
+  image_shape: tuple[int, int, int]
+  hidden_widths: Sequence[int] = (128, 128)
+
+  @nn.compact
+  def __call__(self, z: jnp.ndarray, *, train: bool = True) -> jnp.ndarray:
+    del train  # No BatchNorm or dropout: same function in train and eval.
+    x = z
+    for width in self.hidden_widths:
+      x = nn.relu(nn.Dense(width)(x))
+    num_pixels = self.image_shape[0] * self.image_shape[1] * self.image_shape[2]
+    x = jnp.tanh(nn.Dense(num_pixels)(x))
+    return x.reshape((z.shape[0],) + tuple(self.image_shape))
+
+
+class MLPDiscriminator(nn.Module):
+  """Maps images (B, H, W, C) to one real-vs-fake logit each, shape (B,)."""
+
+  hidden_widths: Sequence[int] = (128, 128)
+  dropout_rate: float = 0.0
+
+  @nn.compact
+  def __call__(self, x: jnp.ndarray, *, train: bool = True) -> jnp.ndarray:
+    x = x.reshape((x.shape[0], -1))
+    for width in self.hidden_widths:
+      x = nn.leaky_relu(nn.Dense(width)(x), negative_slope=0.2)
+      if self.dropout_rate > 0:
+        x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
+    return nn.Dense(1)(x)[:, 0]

@@ -1,0 +1,69 @@
+"""Device mesh, shardings and multi-process start-up for data parallelism.
+
+One mesh axis, `data`, over every device of every process. The state is
+replicated; each global batch of shape (d_steps, B, H, W, C) is split along B. The
+jitted step sees global arrays, so its reductions (loss means, BatchNorm
+statistics) are over the whole global batch, whatever the number of devices.
+"""
+
+from typing import Any, Optional
+
+import jax
+import numpy as np
+from jax.sharding import AxisType, NamedSharding, PartitionSpec as P
+
+from gan.errors import UserError
+
+DATA_AXIS = "data"
+
+
+def initialize_distributed(coordinator_address: Optional[str] = None,
+                           num_processes: Optional[int] = None,
+                           process_id: Optional[int] = None) -> None:
+  """Starts JAX's multi-process runtime (`jax.distributed.initialize`).
+
+  With no arguments JAX reads its cluster environment (SLURM, Open MPI, TPU pod
+  metadata, or JAX_COORDINATOR_ADDRESS / JAX_NUM_PROCESSES / JAX_PROCESS_ID). On
+  CPU, collectives between processes go through gloo.
+  """
+  if jax.config.jax_platforms in (None, "", "cpu") or "cpu" in str(jax.config.jax_platforms):
+    jax.config.update("jax_cpu_collectives_implementation", "gloo")
+  jax.distributed.initialize(coordinator_address=coordinator_address,
+                             num_processes=num_processes, process_id=process_id)
+
+
+def create_mesh(devices: Optional[list[Any]] = None) -> jax.sharding.Mesh:
+  """A 1-D `data` mesh over `devices` (default: all devices of all processes)."""
+  devices = jax.devices() if devices is None else devices
+  return jax.make_mesh((len(devices),), (DATA_AXIS,), axis_types=(AxisType.Auto,),
+                       devices=devices)
+
+
+def replicated(mesh: jax.sharding.Mesh) -> NamedSharding:
+  """The sharding of the state: a full copy on every device."""
+  return NamedSharding(mesh, P())
+
+
+def batch_sharding(mesh: jax.sharding.Mesh, batch_axis: int = 1) -> NamedSharding:
+  """The sharding of a batch whose axis `batch_axis` is split over the devices."""
+  return NamedSharding(mesh, P(*([None] * batch_axis), DATA_AXIS))
+
+
+def check_batch_size(batch_size: int, mesh: jax.sharding.Mesh) -> None:
+  """Raises a `UserError` unless `batch_size` splits evenly over the devices."""
+  n = mesh.devices.size
+  if batch_size % n:
+    raise UserError(
+        f"batch size {batch_size} is not divisible by the {n} devices; use a multiple of {n} "
+        f"(e.g. --config.batch_size={max(n, batch_size // n * n)})")
+
+
+def global_batch(local_batch: np.ndarray, mesh: jax.sharding.Mesh,
+                 batch_axis: int = 1) -> jax.Array:
+  """Assembles the global batch from each process's slice of it (its devices' rows)."""
+  return jax.make_array_from_process_local_data(batch_sharding(mesh, batch_axis), local_batch)
+
+
+def replicate(tree: Any, mesh: jax.sharding.Mesh) -> Any:
+  """Places a pytree on every device of the mesh."""
+  return jax.device_put(tree, replicated(mesh))
