@@ -29,7 +29,8 @@ class Checkpointer:
         enable_async_checkpointing=False,
     )
     self.directory = checkpoint_dir(workdir)
-    self._manager = ocp.CheckpointManager(self.directory, options=options)
+    self._manager = ocp.CheckpointManager(
+        self.directory, item_handlers=ocp.StandardCheckpointHandler(), options=options)
 
   def latest_step(self) -> Optional[int]:
     """The newest complete checkpoint's step, or None."""
@@ -48,16 +49,21 @@ class Checkpointer:
     """Restores checkpoint `step` (default newest) into the structure of `target`.
 
     `target` is a pytree of arrays or `jax.ShapeDtypeStruct`s with shardings; without
-    it the checkpoint comes back as saved (nested dicts of arrays).
+    it the checkpoint comes back as saved (nested dicts of arrays) on this process's
+    first device, whatever the device layout it was saved from.
     """
     step = self.latest_step() if step is None else step
     if step is None:
       raise UserError(f"no checkpoint in {self.directory}; train first (python -m "
                       f"experiments.dcgan_mnist --workdir=...)")
-    args = (ocp.args.StandardRestore(jax.tree.map(ocp.utils.to_shape_dtype_struct, target))
-            if target is not None else ocp.args.StandardRestore())
     try:
-      return self._manager.restore(step, args=args)
+      if target is None:
+        device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
+        target = jax.tree.map(lambda m: jax.ShapeDtypeStruct(m.shape, m.dtype, sharding=device),
+                              self._manager.item_metadata(step).tree)
+      else:
+        target = jax.tree.map(ocp.utils.to_shape_dtype_struct, target)
+      return self._manager.restore(step, args=ocp.args.StandardRestore(target))
     except Exception as error:  # Orbax raises many types for unreadable data.
       raise UserError(f"cannot restore checkpoint {step} in {self.directory} "
                       f"({type(error).__name__}); it is corrupted or from another model — "

@@ -115,7 +115,7 @@ def make_train_step(cfg: StepConfig) -> Callable[[GANState, Array, Array],
         "d_fake": jnp.mean(jax.nn.sigmoid(fake_logits)),
         "d_acc_real": jnp.mean((real_logits > 0).astype(jnp.float32)),
         "d_acc_fake": jnp.mean((fake_logits < 0).astype(jnp.float32)),
-        "d_grad_norm": optax.global_norm(grads),
+        "d_grad_norm": optax.tree.norm(grads),
     }
     return d.apply_gradients(grads=grads), metrics
 
@@ -132,7 +132,7 @@ def make_train_step(cfg: StepConfig) -> Callable[[GANState, Array, Array],
 
     (loss, batch_stats), grads = jax.value_and_grad(loss_fn, has_aux=True)(g.params)
     g = g.apply_gradients(grads=grads).replace(batch_stats=batch_stats)
-    return g, {"g_loss": loss, "g_grad_norm": optax.global_norm(grads)}
+    return g, {"g_loss": loss, "g_grad_norm": optax.tree.norm(grads)}
 
   def train_step(state: GANState, batch: Array, key: Array):
     keys = step_keys(key, state.step, cfg.d_steps)

@@ -1,0 +1,42 @@
+"""Shared fixtures: the real data sets in ../shared/data and subprocess helpers."""
+
+import os
+import subprocess
+import sys
+import tempfile
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+_CACHE_DIR = os.path.join(tempfile.gettempdir(), f"gan-test-jax-cache-{os.getpid()}")
+SHARED_DATA = os.path.join(os.path.dirname(ROOT), "shared", "data")
+
+
+def shared_data(name: str) -> str:
+  """Path of a data set in ../shared/data; skips the test when it is absent."""
+  path = os.path.join(SHARED_DATA, name)
+  if not os.path.exists(path):
+    pytest.skip(f"{path} not found: the real data sets live in ../shared/data beside the repo")
+  return path
+
+
+@pytest.fixture(scope="session")
+def mnist_npz() -> str:
+  return shared_data("mnist.npz")
+
+
+def run_module(module: str, *args: str, devices: int = 1, env=None, timeout: float = 600):
+  """Runs `python -m module args...` from the repo root; returns the CompletedProcess."""
+  full_env = dict(os.environ)
+  full_env["PYTHONPATH"] = ROOT + os.pathsep + full_env.get("PYTHONPATH", "")
+  flags = [f for f in full_env.get("XLA_FLAGS", "").split()
+           if not f.startswith("--xla_force_host_platform_device_count")]
+  if devices > 1:
+    flags.append(f"--xla_force_host_platform_device_count={devices}")
+  full_env["XLA_FLAGS"] = " ".join(flags)
+  # One compilation cache for the whole session: later runs of the same program skip
+  # XLA compilation (the executable, and so every number, is the same).
+  full_env.setdefault("JAX_COMPILATION_CACHE_DIR", _CACHE_DIR)
+  full_env.update(env or {})
+  return subprocess.run([sys.executable, "-m", module, *args], cwd=ROOT, env=full_env,
+                        capture_output=True, text=True, timeout=timeout)
