@@ -14,7 +14,7 @@ from gan.errors import UserError
 # the data, nor the update.
 RESUMABLE_FIELDS = frozenset({
     "num_steps", "checkpoint_every", "sample_every", "log_every", "eval_every",
-    "keep_checkpoints", "num_sample_images", "progress_bar", "tfds_data_dir",
+    "keep_checkpoints", "num_sample_images", "eval_num_samples", "diagnostics_every", "progress_bar", "tfds_data_dir",
     "on_nonfinite", "conv_impl",
 })
 
@@ -47,12 +47,17 @@ def base_config() -> ml_collections.ConfigDict:
   c.beta2 = 0.999
   c.ema_decay = 0.0  # Generator EMA; 0 = off, 0.999 typical.
 
+  c.pack = 1  # PacGAN packing degree m: D sees m samples at once (1 = plain GAN).
+  c.minibatch_std = False  # Minibatch standard deviation feature in D (Karras et al. 2018).
+
   c.checkpoint_every = 500
   c.keep_checkpoints = 3
   c.sample_every = 500
   c.num_sample_images = 64  # The fixed-noise sample grid.
   c.log_every = 50
-  c.eval_every = 0  # 0 = no evaluation during training.
+  c.eval_every = 0  # Evaluate (FID, KID, ...) every this many steps; 0 = never.
+  c.eval_num_samples = 10000  # Generated (and real) samples per evaluation.
+  c.diagnostics_every = 0  # Live diagnostics (held-out D accuracy, ...); 0 = never.
   c.progress_bar = True
   c.on_nonfinite = "stop"  # stop | skip_step
   return c
@@ -75,7 +80,9 @@ def validate(config: ml_collections.ConfigDict) -> None:
                     f"steps to train, >= 0")
   for field in ("batch_size", "d_steps", "noise_dim", "keep_checkpoints", "num_sample_images"):
     positive(field)
-  for field in ("num_steps", "checkpoint_every", "sample_every", "log_every", "eval_every"):
+  positive("pack")
+  for field in ("num_steps", "checkpoint_every", "sample_every", "log_every", "eval_every",
+                "diagnostics_every"):
     non_negative(field)
   for field in ("g_lr", "d_lr"):
     if not config[field] > 0:

@@ -20,7 +20,8 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from gan import checkpointing, config as config_lib, data, images, losses, models, parallel
+from gan import checkpointing, config as config_lib, data, hooks as hooks_lib, images, losses
+from gan import models, parallel
 from gan.errors import UserError
 from gan.state import GANState, create_state, generate, make_optimizer
 from gan.train_step import StepConfig, make_train_step
@@ -185,11 +186,15 @@ def _mean_metrics(buffer: list[dict]) -> dict[str, float]:
   return {k: float(np.mean([m[k] for m in stacked])) for k in stacked[0]}
 
 
-def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> GANState:
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
+                       hooks: Optional[list[hooks_lib.Hook]] = None) -> GANState:
   """Trains (or resumes) the run in `workdir` up to `config.num_steps`; returns the state.
 
   Writes `config.json`, Orbax checkpoints under `checkpoints/`, PNG sample grids
   from a fixed noise batch under `samples/`, `metrics.jsonl` and TensorBoard events.
+  `hooks` (default: `gan.hooks.default_hooks`, from the config's `eval_every` and
+  `diagnostics_every`) are called every `hook.every` steps; what they return is
+  logged with the losses.
   """
   config_lib.validate(config)
   dataset = data.load_dataset(config.dataset, tfds_data_dir=config.tfds_data_dir or None)
@@ -222,6 +227,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> GANSt
                              process_index=jax.process_index(),
                              process_count=jax.process_count())
   writer = MetricWriter(workdir) if is_main else None
+  if hooks is None:
+    hooks = hooks_lib.default_hooks(config, dataset, gan)
 
   def save_samples(step: int) -> None:
     if not is_main:
@@ -251,6 +258,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> GANSt
           writer.write(done, means)
         progress.set_postfix(d_loss=f"{means['d_loss']:.3f}", g_loss=f"{means['g_loss']:.3f}",
                              refresh=False)
+      for hook in hooks:
+        if hook.every and done % hook.every == 0:
+          values = hook(done, state)
+          if is_main and values:
+            writer.write(done, values)
       if config.sample_every and done % config.sample_every == 0:
         save_samples(done)
       if config.checkpoint_every and done % config.checkpoint_every == 0:
