@@ -9,12 +9,8 @@ Full MNIST from a local .npz, or through TFDS with internet:
 Running again with the same --workdir resumes from its newest checkpoint.
 """
 
-from absl import flags
-from ml_collections import config_flags
-
+from experiments import runner
 from gan import config as config_lib
-from gan import train
-from gan.errors import run_cli
 
 
 def get_config():
@@ -29,15 +25,5 @@ def get_config():
   return config
 
 
-_WORKDIR = flags.DEFINE_string("workdir", None, "Directory for checkpoints, samples and logs.",
-                               required=True)
-_CONFIG = config_flags.DEFINE_config_dict("config", get_config())
-
-
-def main(argv):
-  del argv
-  train.train_and_evaluate(_CONFIG.value, _WORKDIR.value)
-
-
 if __name__ == "__main__":
-  run_cli(main)
+  runner.run(get_config)

@@ -5,12 +5,8 @@ r"""The MLP GAN of Goodfellow et al. (2014) on MNIST.
       --config.dataset=../shared/data/mnist.npz --config.num_steps=20000
 """
 
-from absl import flags
-from ml_collections import config_flags
-
+from experiments import runner
 from gan import config as config_lib
-from gan import train
-from gan.errors import run_cli
 
 
 def get_config():
@@ -27,15 +23,5 @@ def get_config():
   return config
 
 
-_WORKDIR = flags.DEFINE_string("workdir", None, "Directory for checkpoints, samples and logs.",
-                               required=True)
-_CONFIG = config_flags.DEFINE_config_dict("config", get_config())
-
-
-def main(argv):
-  del argv
-  train.train_and_evaluate(_CONFIG.value, _WORKDIR.value)
-
-
 if __name__ == "__main__":
-  run_cli(main)
+  runner.run(get_config)

@@ -1,8 +1,11 @@
 """A thin Orbax wrapper: save and restore the `GANState` pytree of a workdir.
 
-Checkpoints live in `WORKDIR/checkpoints/<step>`; Orbax writes each into a
-temporary directory and renames it when complete, so a run killed mid-write leaves
-the previous checkpoints intact and the partial one is ignored.
+Checkpoints live in `WORKDIR/checkpoints/<step>`. Saves are synchronous, and Orbax
+writes each into a temporary directory (`<step>.orbax-checkpoint-tmp-*`) that it
+renames to `<step>` when complete, so a run killed mid-write leaves the previous
+checkpoints intact; the partial one is never listed, and a training run's
+`Checkpointer` deletes such leftovers when it opens the directory. Readers
+(`create=False`: gan.info, gan.sample) change nothing on disk.
 """
 
 import os
@@ -20,12 +23,17 @@ def checkpoint_dir(workdir: str) -> str:
 
 
 class Checkpointer:
-  """Saves and restores a pytree by step; keeps the newest `keep` checkpoints."""
+  """Saves and restores a pytree by step; keeps the newest `keep` checkpoints.
+
+  `create=True` (a training run) creates the directory and deletes the temporary
+  directories of writes that a crash cut short; `create=False` only reads.
+  """
 
   def __init__(self, workdir: str, *, keep: int = 3, create: bool = True):
     options = ocp.CheckpointManagerOptions(
         preservation_policy=ocp.checkpoint_managers.LatestN(keep),
         create=create,
+        cleanup_tmp_directories=create,
         enable_async_checkpointing=False,
     )
     self.directory = checkpoint_dir(workdir)

@@ -60,6 +60,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.diagnostics_every = 0  # Live diagnostics (held-out D accuracy, ...); 0 = never.
   c.progress_bar = True
   c.on_nonfinite = "stop"  # stop | skip_step
+  c.debug_nan_step = -1  # Tests only: the batch of this step becomes NaN; -1 = off.
   return c
 
 
@@ -81,6 +82,9 @@ def validate(config: ml_collections.ConfigDict) -> None:
   for field in ("batch_size", "d_steps", "noise_dim", "keep_checkpoints", "num_sample_images"):
     positive(field)
   positive("pack")
+  if config.batch_size % config.pack:
+    raise UserError(f"--config.batch_size={config.batch_size} is not a multiple of "
+                    f"--config.pack={config.pack}; D sees batch_size / pack packs of pack samples")
   for field in ("num_steps", "checkpoint_every", "sample_every", "log_every", "eval_every",
                 "diagnostics_every"):
     non_negative(field)
@@ -101,6 +105,9 @@ def validate(config: ml_collections.ConfigDict) -> None:
   losses.get_penalty(config.penalty)
   if config.conv_impl not in ("auto", "fast", "native"):
     raise UserError(f"--config.conv_impl={config.conv_impl!r}; choose auto, fast or native")
+  if not isinstance(config.get("debug_nan_step", -1), int) or config.get("debug_nan_step", -1) < -1:
+    raise UserError(f"--config.debug_nan_step={config.debug_nan_step!r} must be a step >= 0, "
+                    f"or -1 (off)")
   if config.on_nonfinite not in ("stop", "skip_step"):
     raise UserError(f"--config.on_nonfinite={config.on_nonfinite!r}; choose stop or skip_step")
   for field in ("g_widths", "d_widths"):

@@ -157,20 +157,29 @@ def get_loss(name: str) -> GANLoss:
 
 
 def _input_gradients(discriminator_fn: Callable[[Array], Array], images: Array) -> Array:
-  """d sum(D(x)) / dx per example, flattened to (B, -1)."""
+  """d sum(D(x)) / dx, one flattened row per discriminator output.
+
+  (B, -1) for a D with one logit per example; with PacGAN packing (D judges m
+  consecutive rows at once, `gan.models.packing`) one row per pack, (B / m, -1).
+  """
+  num_outputs = jax.eval_shape(discriminator_fn, images).shape[0]
   grads = jax.grad(lambda x: jnp.sum(discriminator_fn(x)))(images)
-  return grads.reshape((grads.shape[0], -1))
+  return grads.reshape((num_outputs, -1))
 
 
 def wgan_gradient_penalty(*, discriminator_fn: Callable[[Array], Array], real_images: Array,
                           fake_images: Array, key: Array) -> Array:
   """WGAN-GP (Gulrajani et al. 2017): E[(||grad_x D(x_hat)||_2 - 1)^2].
 
-  x_hat = eps * x + (1 - eps) * G(z), eps ~ U[0, 1] per example, drawn with `key`.
+  x_hat = eps * x + (1 - eps) * G(z), eps ~ U[0, 1] per example (per pack with PacGAN
+  packing, so x_hat is a pack on the line between a real and a generated pack), drawn
+  with `key`; the norm is over all of D's input for one output (a whole pack).
   The usual weight is lambda = 10.
   """
-  eps = jax.random.uniform(key, (real_images.shape[0],) + (1,) * (real_images.ndim - 1),
+  num_outputs = jax.eval_shape(discriminator_fn, real_images).shape[0]  # B / m with packing.
+  eps = jax.random.uniform(key, (num_outputs,) + (1,) * (real_images.ndim - 1),
                            dtype=real_images.dtype)
+  eps = jnp.repeat(eps, real_images.shape[0] // num_outputs, axis=0)  # One eps per pack.
   interpolates = eps * real_images + (1.0 - eps) * fake_images
   norms = jnp.sqrt(jnp.sum(_input_gradients(discriminator_fn, interpolates) ** 2, axis=1) + 1e-12)
   return jnp.mean((norms - 1.0) ** 2)

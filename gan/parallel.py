@@ -6,6 +6,7 @@ jitted step sees global arrays, so its reductions (loss means, BatchNorm
 statistics) are over the whole global batch, whatever the number of devices.
 """
 
+import os
 from typing import Any, Optional
 
 import jax
@@ -22,11 +23,17 @@ def initialize_distributed(coordinator_address: Optional[str] = None,
                            process_id: Optional[int] = None) -> None:
   """Starts JAX's multi-process runtime (`jax.distributed.initialize`).
 
-  With no arguments JAX reads its cluster environment (SLURM, Open MPI, TPU pod
-  metadata, or JAX_COORDINATOR_ADDRESS / JAX_NUM_PROCESSES / JAX_PROCESS_ID). On
+  Arguments left as None come from the environment: JAX_COORDINATOR_ADDRESS,
+  JAX_NUM_PROCESSES and JAX_PROCESS_ID when set, else JAX's cluster detection
+  (SLURM, Open MPI, TPU pod slices, GKE). Call it before any other JAX function. On
   CPU, collectives between processes go through gloo.
   """
-  if jax.config.jax_platforms in (None, "", "cpu") or "cpu" in str(jax.config.jax_platforms):
+  if num_processes is None and os.environ.get("JAX_NUM_PROCESSES"):
+    num_processes = int(os.environ["JAX_NUM_PROCESSES"])
+  if process_id is None and os.environ.get("JAX_PROCESS_ID"):
+    process_id = int(os.environ["JAX_PROCESS_ID"])
+  platforms = str(jax.config.jax_platforms or "")
+  if not platforms or "cpu" in platforms:
     jax.config.update("jax_cpu_collectives_implementation", "gloo")
   jax.distributed.initialize(coordinator_address=coordinator_address,
                              num_processes=num_processes, process_id=process_id)

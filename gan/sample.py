@@ -16,12 +16,6 @@ from gan import images
 from gan.errors import UserError, run_cli
 from gan.train import restore_run
 
-_WORKDIR = flags.DEFINE_string("workdir", None, "The training run's workdir.", required=True)
-_NUM = flags.DEFINE_integer("num", 64, "Number of samples.")
-_OUT = flags.DEFINE_string("out", None, "PNG grid to write.")
-_NPZ = flags.DEFINE_string("npz", None, "Also save the raw samples, uint8 NHWC, as `x`.")
-_SEED = flags.DEFINE_integer("seed", 0, "Seed of the noise.")
-_STEP = flags.DEFINE_integer("step", None, "Checkpoint step (default: the newest).")
 _BATCH = 1000
 
 
@@ -65,4 +59,12 @@ def main(argv):
 
 
 if __name__ == "__main__":
+  # Defined only when run, so that importing `draw_samples` (gan.evaluate, the
+  # training loop's hooks) defines no flags that clash with the importer's.
+  _WORKDIR = flags.DEFINE_string("workdir", None, "The training run's workdir.", required=True)
+  _NUM = flags.DEFINE_integer("num", 64, "Number of samples.")
+  _OUT = flags.DEFINE_string("out", None, "PNG grid to write.")
+  _NPZ = flags.DEFINE_string("npz", None, "Also save the raw samples, uint8 NHWC, as `x`.")
+  _SEED = flags.DEFINE_integer("seed", 0, "Seed of the noise.")
+  _STEP = flags.DEFINE_integer("step", None, "Checkpoint step (default: the newest).")
   run_cli(main)

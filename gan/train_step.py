@@ -150,3 +150,52 @@ def make_train_step(cfg: StepConfig) -> Callable[[GANState, Array, Array],
     return new_state, {**d_metrics, **g_metrics}
 
   return train_step
+
+
+def make_multi_step(train_step: Callable[[GANState, Array, Array],
+                                         tuple[GANState, dict[str, Array]]],
+                    num_steps: int, unroll: int | bool = True
+                    ) -> Callable[[GANState, Array, Array], tuple[GANState, dict[str, Array]]]:
+  """`num_steps` consecutive `train_step`s as one function, for one dispatch.
+
+  multi_step(state, batches, key) = (state_n, metrics) with
+
+      state_0 = state,  (state_{i+1}, m_i) = train_step(state_i, batches[i], key),
+
+  computed by `jax.lax.scan` over the leading axis of `batches`, shape
+  (num_steps, d_steps, B, H, W, C). `metrics` holds each m_i stacked along a new
+  leading axis of length `num_steps`. Keys come from `state.step` as in
+  `train_step`, so the result is that of `num_steps` separate calls up to float
+  rounding: XLA may fuse and order the arithmetic of the combined program
+  differently (see tests/benchmark_test.py for how close).
+
+  Worth it when a step is too small to hide the host's per-call dispatch cost
+  (the MLP GAN); with `unroll=True` (the default) the body is inlined
+  `num_steps` times, since XLA:CPU runs convolution gradients inside a rolled
+  loop 35-150x slower (jax-ml/jax#12868). Jit the result and donate the state,
+  as for `train_step`.
+
+  Args:
+    train_step: a `(state, batch, key) -> (state, metrics)` step, jitted or not
+      (a jitted one is inlined into the caller's program).
+    num_steps: steps per call, >= 1.
+    unroll: `jax.lax.scan`'s `unroll`: True inlines every step, an int k inlines
+      k steps per loop iteration, 1 keeps the loop rolled.
+
+  Returns:
+    `multi_step(state, batches, key) -> (state, stacked metrics)`.
+  """
+  if not isinstance(num_steps, int) or num_steps < 1:
+    raise ValueError(f"num_steps={num_steps!r} must be a positive int")
+
+  def multi_step(state: GANState, batches: Array, key: Array):
+    if batches.shape[0] != num_steps:
+      raise ValueError(f"batches has {batches.shape[0]} steps along axis 0; this multi-step "
+                       f"takes {num_steps}")
+
+    def body(carry: GANState, batch: Array):
+      return train_step(carry, batch, key)
+
+    return jax.lax.scan(body, state, batches, unroll=unroll)
+
+  return multi_step

@@ -1,7 +1,17 @@
 """Generator / discriminator families, by name.
 
 `build(name, ...)` returns the (generator, discriminator) pair of a family; a new
-family is one function that builds the pair and one line in `MODELS`.
+family is one function that builds the pair and one line in `MODELS`. A family
+function takes the keywords `image_shape` (the shape of one sample: (H, W, C) for
+images, (D,) for points), `g_widths`, `d_widths`, `dropout_rate`, `conv_impl` and
+`minibatch_std`; `build` wraps the discriminator for PacGAN packing
+(`gan.models.packing`).
+
+Families:
+  dcgan     DCGAN (Radford et al. 2016), 28x28 or 32x32 images.
+  mlp       the MLP GAN of Goodfellow et al. 2014, any image shape.
+  toy       PacGAN's networks for 2-D points: BatchNorm-ReLU MLP G, LinearMaxout D.
+  toy_relu  the same with ReLU units in D.
 """
 
 from typing import Callable
@@ -12,35 +22,82 @@ from gan.errors import UserError
 
 from gan.models.dcgan import DCGANDiscriminator, DCGANGenerator
 from gan.models.mlp import MLPDiscriminator, MLPGenerator
+from gan.models.packing import MinibatchStdDiscriminator, PackedDiscriminator
+from gan.models.toy import ToyDiscriminator, ToyGenerator
 
 
-def _dcgan(*, image_shape, g_widths, d_widths, dropout_rate, conv_impl):
-  if image_shape[0] != image_shape[1] or image_shape[0] % 4:
+def _with_input_minibatch_std(discriminator: nn.Module, minibatch_std: bool) -> nn.Module:
+  return MinibatchStdDiscriminator(discriminator) if minibatch_std else discriminator
+
+
+def _dcgan(*, image_shape, g_widths, d_widths, dropout_rate, conv_impl, minibatch_std=False):
+  if len(image_shape) != 3 or image_shape[0] != image_shape[1] or image_shape[0] % 4:
     raise UserError(
         f"dcgan needs square images with side divisible by 4 (28 or 32), got "
-        f"{image_shape[:2]}; use --config.model=mlp for other shapes")
+        f"{tuple(image_shape)}; use --config.model=mlp for other shapes")
   return (DCGANGenerator(image_shape=image_shape, widths=tuple(g_widths), conv_impl=conv_impl),
-          DCGANDiscriminator(widths=tuple(d_widths), dropout_rate=dropout_rate,
-                             conv_impl=conv_impl))
+          _with_input_minibatch_std(
+              DCGANDiscriminator(widths=tuple(d_widths), dropout_rate=dropout_rate,
+                                 conv_impl=conv_impl), minibatch_std))
 
 
-def _mlp(*, image_shape, g_widths, d_widths, dropout_rate, conv_impl):
+def _mlp(*, image_shape, g_widths, d_widths, dropout_rate, conv_impl, minibatch_std=False):
   del conv_impl
   return (MLPGenerator(image_shape=image_shape, hidden_widths=tuple(g_widths)),
-          MLPDiscriminator(hidden_widths=tuple(d_widths), dropout_rate=dropout_rate))
+          _with_input_minibatch_std(
+              MLPDiscriminator(hidden_widths=tuple(d_widths), dropout_rate=dropout_rate),
+              minibatch_std))
+
+
+def _toy(*, image_shape, g_widths, d_widths, dropout_rate, conv_impl, minibatch_std=False,
+         maxout_pieces=5):
+  del conv_impl
+  return (ToyGenerator(data_shape=tuple(image_shape), hidden_widths=tuple(g_widths)),
+          ToyDiscriminator(hidden_widths=tuple(d_widths), maxout_pieces=maxout_pieces,
+                           dropout_rate=dropout_rate, minibatch_std=minibatch_std))
+
+
+def _toy_relu(**kwargs):
+  return _toy(maxout_pieces=1, **kwargs)
 
 
 MODELS: dict[str, Callable[..., tuple[nn.Module, nn.Module]]] = {
     "dcgan": _dcgan,
     "mlp": _mlp,
+    "toy": _toy,
+    "toy_relu": _toy_relu,
 }
 
 
-def build(name: str, *, image_shape: tuple[int, int, int], g_widths, d_widths,
-          dropout_rate: float = 0.0, conv_impl: str = "auto") -> tuple[nn.Module, nn.Module]:
-  """Returns the (generator, discriminator) modules of family `name`."""
+def build(name: str, *, image_shape: tuple[int, ...], g_widths, d_widths,
+          dropout_rate: float = 0.0, conv_impl: str = "auto", pack: int = 1,
+          minibatch_std: bool = False) -> tuple[nn.Module, nn.Module]:
+  """Returns the (generator, discriminator) modules of family `name`.
+
+  Args:
+    name: a key of `MODELS`.
+    image_shape: shape of one sample, (H, W, C) or (D,).
+    g_widths, d_widths, dropout_rate, conv_impl: passed to the family.
+    pack: PacGAN packing degree m; for m > 1 the discriminator is a
+      `PackedDiscriminator` that sees m samples concatenated along the last axis
+      (so D takes B samples and returns B / m logits). m = 1 returns the family's
+      discriminator unchanged.
+    minibatch_std: add a minibatch standard deviation feature to D (inside the toy
+      MLP before its output layer; on D's input for the image families).
+
+  Returns:
+    (generator, discriminator).
+  """
   if name not in MODELS:
     raise UserError(f"unknown model {name!r}; choose one of {sorted(MODELS)} "
                      f"(--config.model=...)")
-  return MODELS[name](image_shape=tuple(image_shape), g_widths=g_widths, d_widths=d_widths,
-                      dropout_rate=dropout_rate, conv_impl=conv_impl)
+  if not isinstance(pack, int) or isinstance(pack, bool) or pack < 1:
+    raise UserError(f"--config.pack={pack!r} must be a positive integer (1 = no packing)")
+  family_kwargs = dict(image_shape=tuple(image_shape), g_widths=g_widths, d_widths=d_widths,
+                       dropout_rate=dropout_rate, conv_impl=conv_impl)
+  if minibatch_std:
+    family_kwargs["minibatch_std"] = True  # Families that predate the option still build.
+  generator, discriminator = MODELS[name](**family_kwargs)
+  if pack > 1:
+    discriminator = PackedDiscriminator(discriminator, pack=pack)
+  return generator, discriminator

@@ -1,12 +1,478 @@
-"""TEMPORARY shim (lead): replaced by the fast layers module."""
+"""2-D convolutions that are fast on XLA:CPU and interchangeable with Flax's.
+
+`Conv2D` and `ConvTranspose2D` have the parameters (names, shapes, default
+initialisers) and the outputs of `flax.linen.Conv` / `flax.linen.ConvTranspose`
+with `padding='SAME'`, for what a DCGAN needs: NHWC inputs, square kernels,
+equal strides, no dilation, no groups.
+
+Why. XLA:CPU differentiates a strided convolution into convolutions with input
+dilation, and turns the kernel gradient of a stride-2 transposed convolution into
+a window-dilated convolution that takes seconds per layer (jax-ml/jax#23783,
+#31662). The 'fast' path expresses both layers through one strided convolution
+
+    C(u; v)[i] = sum_a pad(u)[s * i + a] v[a]              (pads lo, hi)
+
+and its adjoint C^T, and gives each a custom VJP built only from pieces XLA:CPU
+runs well:
+
+    Conv2D(x; w)          = C(x; w)
+    ConvTranspose2D(x; w) = C^T(x; flip(w)^T)     (pads: same_conv_transpose_padding)
+    d/du <C(u; v), g>  = C^T(g; v)       d/dv <C(u; v), g>  = K(u, g)
+    d/dx <C^T(x; v), g> = C(g; v)        d/dv <C^T(x; v), g> = K(g, x)
+
+with K(u, g)[a] = sum_i pad(u)[s * i + a]^T g[i] the kernel gradient.
+
+* C runs as XLA's own strided convolution (fastest of everything measured).
+* C^T runs, for stride s > 1 and a wide output, as a sub-pixel convolution:
+  output phase p of C^T(x; v) is a stride-1 correlation of x with the taps of
+  v that land on p, so all s*s phases come from one stride-1 convolution with
+  s*s*C_out filters followed by depth-to-space (Shi et al., 2016). Otherwise
+  (stride 1, or an output of 1-3 channels) XLA's own adjoint is as fast.
+* K runs as XLA's convolution kernel gradient, or, when the input has few
+  channels (where XLA's kernel is slowest), as one matmul patches^T @ g.
+
+Measurements are in experiments/benchmark_layers.py. The bwd rules call the same
+custom-VJP functions, so reverse-over-reverse (e.g. an R1 penalty) stays on the
+fast path; forward-mode differentiation (jax.jvp, jax.hessian) of the 'fast'
+path is not supported, as for any jax.custom_vjp.
+
+References:
+  Shi et al., "Real-Time Single Image and Video Super-Resolution Using an
+  Efficient Sub-Pixel Convolutional Neural Network", CVPR 2016.
+  Dumoulin & Visin, "A guide to convolution arithmetic for deep learning", 2016.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from typing import Any
+
 import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+
+_DIMENSION_NUMBERS = ('NHWC', 'HWIO', 'NHWC')
+_IMPLS = ('auto', 'native', 'fast')
+_ADJOINT_IMPLS = ('auto', 'native', 'subpixel')
+_KERNEL_GRAD_IMPLS = ('auto', 'native', 'im2col')
+# A side of the convolution has "few channels" when its k * k * C is at most
+# this. There XLA's kernel gradient is 1.4-5x slower than one patches^T @ g
+# matmul, and the sub-pixel convolution (s * s * C filters) no faster than XLA's
+# own adjoint; with C = 64 the reverse holds (experiments/benchmark_layers.py).
+_FEW_CHANNELS = 5 * 5 * 4
+
+Padding2D = tuple[tuple[int, int], tuple[int, int]]
 
 
-def Conv2D(features, kernel_size, strides=1, use_bias=True, impl="auto", name=None):
-  return nn.Conv(features, (kernel_size, kernel_size), strides=(strides, strides),
-                 padding="SAME", use_bias=use_bias, name=name)
+# ---------------------------------------------------------------------------
+# Padding arithmetic.
 
 
-def ConvTranspose2D(features, kernel_size, strides=1, use_bias=True, impl="auto", name=None):
-  return nn.ConvTranspose(features, (kernel_size, kernel_size), strides=(strides, strides),
-                          padding="SAME", use_bias=use_bias, name=name)
+def same_conv_padding(
+  spatial_shape: Sequence[int], kernel_size: int, stride: int
+) -> Padding2D:
+  """(lo, hi) per spatial dim of `lax.conv_general_dilated(..., 'SAME')`.
+
+  out = ceil(n / s), lo + hi = max((out - 1) * s + k - n, 0), lo = (lo + hi) // 2.
+  """
+  pads = lax.padtype_to_pads(
+    tuple(spatial_shape), (kernel_size,) * 2, (stride,) * 2, 'SAME'
+  )
+  return tuple((int(lo), int(hi)) for lo, hi in pads)
+
+
+def same_conv_transpose_padding(kernel_size: int, stride: int) -> tuple[int, int]:
+  """(lo, hi) of the strided conv C whose adjoint is SAME `lax.conv_transpose`.
+
+  `lax.conv_transpose(x, w, s, 'SAME')` dilates x by s, pads it by (a, b) with
+  a + b = k + s - 2, a = k - 1 if s > k - 1 else ceil((k + s - 2) / 2), and
+  correlates with w. That equals C^T(x; flip(w)^T) for the stride-s conv C with
+  pads (k - 1 - a, k - 1 - b) on an input of size s * n (hi may be negative,
+  which crops). For k = 5, s = 2 this is (1, 2), the SAME padding of a 5x5
+  stride-2 Conv on an even input: ConvTranspose is the exact transpose of Conv.
+  """
+  k, s = kernel_size, stride
+  total = k + s - 2
+  before = k - 1 if s > k - 1 else -(-total // 2)
+  return k - 1 - before, k - 1 - (total - before)
+
+
+def _pad_spatial(x: jax.Array, padding: Padding2D) -> jax.Array:
+  """Zero-pads (negative: crops) the H and W dims of NHWC `x`."""
+  (top, bottom), (left, right) = padding
+  zero = jnp.zeros((), x.dtype)
+  return lax.pad(x, zero, [(0, 0, 0), (top, bottom, 0), (left, right, 0), (0, 0, 0)])
+
+
+# ---------------------------------------------------------------------------
+# The three pieces: C, C^T and K.
+
+
+def _conv_native(u: jax.Array, v: jax.Array, stride: int, padding: Padding2D):
+  return lax.conv_general_dilated(
+    u, v, (stride, stride), padding, dimension_numbers=_DIMENSION_NUMBERS
+  )
+
+
+def _adjoint_native(x, v, stride, padding, input_hw):
+  """C^T by XLA's transpose rule: a convolution with input dilation s."""
+  n, c_in = x.shape[0], v.shape[2]
+  conv = functools.partial(_conv_native, v=v, stride=stride, padding=padding)
+  u_shape = jax.ShapeDtypeStruct((n, *input_hw, c_in), x.dtype)
+  return jax.linear_transpose(conv, u_shape)(x)[0]
+
+
+def _subpixel_taps(k: int, s: int, lo: int, x_size: int, phase_size: int):
+  """Tap table of one spatial dim of the sub-pixel form of C^T.
+
+  Output row s * i + p of C^T(x; v) is sum_e x[i - e] v[s * e + p + lo] over the
+  e with 0 <= s * e + p + lo < k. As a correlation over x padded by e_max on the
+  low side, offset t = e_max - e uses tap index[t, p] (k means "no tap").
+
+  Returns (index of shape (D, s), (pad_lo, pad_hi) of x).
+  """
+  es = [e for e in range(-k - s, k + s) if any(0 <= s * e + p + lo < k for p in range(s))]
+  e_min, e_max = min(es), max(es)
+  taps = e_max - e_min + 1
+  index = np.array([[s * (e_max - t) + p + lo for p in range(s)] for t in range(taps)])
+  index = np.where((index >= 0) & (index < k), index, k)
+  return index, (e_max, phase_size + taps - 1 - e_max - x_size)
+
+
+def _adjoint_subpixel(x, v, stride, padding, input_hw):
+  """C^T as one stride-1 conv producing the s*s output phases, then depth-to-space."""
+  s, k = stride, v.shape[0]
+  n, xh, xw, c_out = x.shape
+  c_in = v.shape[2]
+  ph, pw = -(-input_hw[0] // s), -(-input_hw[1] // s)
+  index_h, pad_h = _subpixel_taps(k, s, padding[0][0], xh, ph)
+  index_w, pad_w = _subpixel_taps(k, s, padding[1][0], xw, pw)
+  v_ext = jnp.pad(v, ((0, 1), (0, 1), (0, 0), (0, 0)))  # index k -> zero tap
+  # (Dh, Dw, s, s, c_in, c_out) -> (Dh, Dw, c_out, s * s * c_in), phases major.
+  phase_kernel = v_ext[index_h[:, None, :, None], index_w[None, :, None, :]]
+  phase_kernel = phase_kernel.transpose(0, 1, 5, 2, 3, 4).reshape(
+    index_h.shape[0], index_w.shape[0], c_out, s * s * c_in
+  )
+  phases = _conv_native(_pad_spatial(x, (pad_h, pad_w)), phase_kernel, 1, ((0, 0), (0, 0)))
+  y = phases.reshape(n, ph, pw, s, s, c_in).transpose(0, 1, 3, 2, 4, 5)
+  y = y.reshape(n, ph * s, pw * s, c_in)
+  return y[:, : input_hw[0], : input_hw[1]]
+
+
+def _kernel_grad_native(u, g, stride, padding, kernel_size):
+  """K by XLA's transpose rule of the convolution in its kernel."""
+  conv = functools.partial(_conv_native, u, stride=stride, padding=padding)
+  v_shape = jax.ShapeDtypeStruct(
+    (kernel_size, kernel_size, u.shape[-1], g.shape[-1]), u.dtype
+  )
+  return jax.linear_transpose(conv, v_shape)(g)[0]
+
+
+def _kernel_grad_im2col(u, g, stride, padding, kernel_size):
+  """K as one matmul: patches(u)^T @ g, contracting batch and output pixels."""
+  k, s = kernel_size, stride
+  n, gh, gw, c_out = g.shape
+  c_in = u.shape[-1]
+  up = _pad_spatial(u, padding)
+  patches = jnp.concatenate(
+    [
+      up[:, a : a + s * (gh - 1) + 1 : s, b : b + s * (gw - 1) + 1 : s, :]
+      for a in range(k)
+      for b in range(k)
+    ],
+    axis=-1,
+  )
+  grad = jnp.dot(patches.reshape(-1, k * k * c_in).T, g.reshape(-1, c_out))
+  return grad.reshape(k, k, c_in, c_out)
+
+
+def _few_channels(kernel_size: int, channels: int) -> bool:
+  return kernel_size * kernel_size * channels <= _FEW_CHANNELS
+
+
+def _adjoint(x, v, stride, padding, input_hw, impl):
+  if impl == 'auto':
+    wide = not _few_channels(v.shape[0], v.shape[2])
+    impl = 'subpixel' if stride > 1 and wide else 'native'
+  fn = {'native': _adjoint_native, 'subpixel': _adjoint_subpixel}[impl]
+  return fn(x, v, stride, padding, input_hw)
+
+
+def _kernel_grad(u, g, stride, padding, kernel_size, impl):
+  if impl == 'auto':
+    impl = 'im2col' if _few_channels(kernel_size, u.shape[-1]) else 'native'
+  fn = {'native': _kernel_grad_native, 'im2col': _kernel_grad_im2col}[impl]
+  return fn(u, g, stride, padding, kernel_size)
+
+
+# ---------------------------------------------------------------------------
+# C and C^T with custom VJPs that stay on the fast pieces.
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3, 4))
+def _strided_conv(u, v, stride, padding, impls):
+  """C(u; v); differentiated by C^T and K (see module docstring)."""
+  del impls
+  return _conv_native(u, v, stride, padding)
+
+
+def _strided_conv_fwd(u, v, stride, padding, impls):
+  return _strided_conv(u, v, stride, padding, impls), (u, v)
+
+
+def _strided_conv_bwd(stride, padding, impls, residuals, g):
+  u, v = residuals
+  du = _strided_conv_adjoint(g, v, stride, padding, u.shape[1:3], impls)
+  dv = _kernel_grad(u, g, stride, padding, v.shape[0], impls[1])
+  return du, dv
+
+
+_strided_conv.defvjp(_strided_conv_fwd, _strided_conv_bwd)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3, 4, 5))
+def _strided_conv_adjoint(x, v, stride, padding, input_hw, impls):
+  """C^T(x; v) with output spatial shape `input_hw`; differentiated by C and K."""
+  return _adjoint(x, v, stride, padding, input_hw, impls[0])
+
+
+def _strided_conv_adjoint_fwd(x, v, stride, padding, input_hw, impls):
+  return _strided_conv_adjoint(x, v, stride, padding, input_hw, impls), (x, v)
+
+
+def _strided_conv_adjoint_bwd(stride, padding, input_hw, impls, residuals, g):
+  x, v = residuals
+  dx = _strided_conv(g, v, stride, padding, impls)
+  dv = _kernel_grad(g, x, stride, padding, v.shape[0], impls[1])
+  return dx, dv
+
+
+_strided_conv_adjoint.defvjp(_strided_conv_adjoint_fwd, _strided_conv_adjoint_bwd)
+
+
+# ---------------------------------------------------------------------------
+# Functional forms.
+
+
+def _resolve_impl(impl: str) -> str:
+  if impl not in _IMPLS:
+    raise ValueError(f'impl must be one of {_IMPLS}, got {impl!r}.')
+  if impl == 'auto':
+    return 'fast' if jax.default_backend() == 'cpu' else 'native'
+  return impl
+
+
+def _check_impls(adjoint_impl: str, kernel_grad_impl: str) -> tuple[str, str]:
+  if adjoint_impl not in _ADJOINT_IMPLS:
+    raise ValueError(f'adjoint_impl must be one of {_ADJOINT_IMPLS}, got {adjoint_impl!r}.')
+  if kernel_grad_impl not in _KERNEL_GRAD_IMPLS:
+    raise ValueError(
+      f'kernel_grad_impl must be one of {_KERNEL_GRAD_IMPLS}, got {kernel_grad_impl!r}.'
+    )
+  return adjoint_impl, kernel_grad_impl
+
+
+def conv2d(
+  x: jax.Array,
+  kernel: jax.Array,
+  stride: int,
+  *,
+  impl: str = 'auto',
+  adjoint_impl: str = 'auto',
+  kernel_grad_impl: str = 'auto',
+) -> jax.Array:
+  """SAME 2-D convolution, `lax.conv_general_dilated(x, kernel, (s, s), 'SAME')`.
+
+  Args:
+    x: (N, H, W, C_in) inputs.
+    kernel: (k, k, C_in, C_out) kernel.
+    stride: the stride of both spatial dims.
+    impl: 'native' (XLA's convolution and its own gradient), 'fast' (custom
+      VJP) or 'auto' ('fast' on CPU, 'native' on GPU/TPU).
+    adjoint_impl: how 'fast' computes the input gradient: 'native', 'subpixel'
+      or 'auto' (sub-pixel for stride > 1 unless C_in is tiny).
+    kernel_grad_impl: how 'fast' computes the kernel gradient: 'native',
+      'im2col' or 'auto' (im2col for inputs with few channels).
+
+  Returns:
+    (N, ceil(H / s), ceil(W / s), C_out) outputs.
+  """
+  impls = _check_impls(adjoint_impl, kernel_grad_impl)
+  padding = same_conv_padding(x.shape[1:3], kernel.shape[0], stride)
+  if _resolve_impl(impl) == 'native':
+    return _conv_native(x, kernel, stride, padding)
+  return _strided_conv(x, kernel, stride, padding, impls)
+
+
+def conv2d_transpose(
+  x: jax.Array,
+  kernel: jax.Array,
+  stride: int,
+  *,
+  impl: str = 'auto',
+  adjoint_impl: str = 'auto',
+  kernel_grad_impl: str = 'auto',
+) -> jax.Array:
+  """SAME 2-D transposed convolution, `lax.conv_transpose(x, kernel, (s, s), 'SAME')`.
+
+  With the kernel flipped and its channel axes swapped, v = flip(kernel)^T, this
+  is the adjoint C^T(x; v) of the stride-s convolution padded by
+  `same_conv_transpose_padding`, which is how the 'fast' path computes it.
+
+  Args:
+    x: (N, H, W, C_in) inputs.
+    kernel: (k, k, C_in, C_out) kernel, as in `flax.linen.ConvTranspose`.
+    stride: the stride of both spatial dims.
+    impl: 'native' (`lax.conv_transpose` and its own gradient), 'fast' or 'auto'.
+    adjoint_impl: see `conv2d`; here it computes the forward pass.
+    kernel_grad_impl: see `conv2d`.
+
+  Returns:
+    (N, s * H, s * W, C_out) outputs.
+  """
+  impls = _check_impls(adjoint_impl, kernel_grad_impl)
+  if _resolve_impl(impl) == 'native':
+    return lax.conv_transpose(
+      x, kernel, (stride, stride), 'SAME', dimension_numbers=_DIMENSION_NUMBERS
+    )
+  pad = same_conv_transpose_padding(kernel.shape[0], stride)
+  v = jnp.flip(kernel, (0, 1)).swapaxes(2, 3)
+  output_hw = (stride * x.shape[1], stride * x.shape[2])
+  return _strided_conv_adjoint(x, v, stride, (pad, pad), output_hw, impls)
+
+
+# ---------------------------------------------------------------------------
+# Modules.
+
+
+def _square(value: int | Sequence[int], what: str) -> int:
+  """The one int of a square kernel size or stride, or a ValueError."""
+  if isinstance(value, (int, np.integer)):
+    values = (int(value),) * 2
+  else:
+    values = tuple(int(v) for v in value)
+  if len(values) != 2 or values[0] != values[1] or values[0] < 1:
+    raise ValueError(
+      f'{what} must be a positive int or a pair of equal ints (square, 2-D), got {value!r}.'
+    )
+  return values[0]
+
+
+def _check_padding(padding: Any) -> None:
+  if not (isinstance(padding, str) and padding.upper() == 'SAME'):
+    raise ValueError(f"Only padding='SAME' is supported, got {padding!r}.")
+
+
+def _check_inputs(inputs: jax.Array) -> None:
+  if inputs.ndim != 4:
+    raise ValueError(
+      f'Expected NHWC inputs of rank 4, got shape {inputs.shape}.'
+    )
+
+
+class Conv2D(nn.Module):
+  """`flax.linen.Conv` with padding='SAME' for NHWC inputs and square kernels.
+
+  Same parameters (`kernel` (k, k, C_in, features), `bias` (features,)) and
+  initialisers as `nn.Conv`, so parameters move freely between the two.
+
+  Attributes:
+    features: number of output channels.
+    kernel_size: k or (k, k).
+    strides: s or (s, s).
+    padding: only 'SAME'.
+    use_bias: whether to add a bias.
+    dtype: computation dtype (inferred from inputs and params when None).
+    param_dtype: parameter dtype.
+    kernel_init: kernel initialiser (lecun_normal, as `nn.Conv`).
+    bias_init: bias initialiser (zeros, as `nn.Conv`).
+    impl: 'native' (`lax.conv_general_dilated`), 'fast' (custom VJP, see module
+      docstring) or 'auto' ('fast' on CPU, 'native' on GPU/TPU).
+  """
+
+  features: int
+  kernel_size: int | Sequence[int]
+  strides: int | Sequence[int] = 1
+  padding: str = 'SAME'
+  use_bias: bool = True
+  dtype: Any = None
+  param_dtype: Any = jnp.float32
+  kernel_init: nn.initializers.Initializer = nn.linear.default_kernel_init
+  bias_init: nn.initializers.Initializer = nn.initializers.zeros_init()
+  impl: str = 'auto'
+
+  @nn.compact
+  def __call__(self, inputs: jax.Array) -> jax.Array:
+    k = _square(self.kernel_size, 'kernel_size')
+    s = _square(self.strides, 'strides')
+    _check_padding(self.padding)
+    _check_inputs(inputs)
+    kernel = self.param(
+      'kernel', self.kernel_init, (k, k, inputs.shape[-1], self.features), self.param_dtype
+    )
+    bias = (
+      self.param('bias', self.bias_init, (self.features,), self.param_dtype)
+      if self.use_bias
+      else None
+    )
+    inputs, kernel, bias = nn.dtypes.promote_dtype(inputs, kernel, bias, dtype=self.dtype)
+    y = conv2d(inputs, kernel, s, impl=self.impl)
+    if bias is not None:
+      y = y + bias
+    return y
+
+
+class ConvTranspose2D(nn.Module):
+  """`flax.linen.ConvTranspose` with padding='SAME' for NHWC inputs and square kernels.
+
+  Same parameters (`kernel` (k, k, C_in, features), `bias` (features,)) and
+  initialisers as `nn.ConvTranspose` (transpose_kernel=False); the output is
+  (N, s * H, s * W, features).
+
+  Attributes:
+    features: number of output channels.
+    kernel_size: k or (k, k).
+    strides: s or (s, s).
+    padding: only 'SAME'.
+    use_bias: whether to add a bias.
+    dtype: computation dtype (inferred from inputs and params when None).
+    param_dtype: parameter dtype.
+    kernel_init: kernel initialiser (lecun_normal, as `nn.ConvTranspose`).
+    bias_init: bias initialiser (zeros, as `nn.ConvTranspose`).
+    impl: 'native' (`lax.conv_transpose`), 'fast' (custom VJP, see module
+      docstring) or 'auto' ('fast' on CPU, 'native' on GPU/TPU).
+  """
+
+  features: int
+  kernel_size: int | Sequence[int]
+  strides: int | Sequence[int] = 1
+  padding: str = 'SAME'
+  use_bias: bool = True
+  dtype: Any = None
+  param_dtype: Any = jnp.float32
+  kernel_init: nn.initializers.Initializer = nn.linear.default_kernel_init
+  bias_init: nn.initializers.Initializer = nn.initializers.zeros_init()
+  impl: str = 'auto'
+
+  @nn.compact
+  def __call__(self, inputs: jax.Array) -> jax.Array:
+    k = _square(self.kernel_size, 'kernel_size')
+    s = _square(self.strides, 'strides')
+    _check_padding(self.padding)
+    _check_inputs(inputs)
+    kernel = self.param(
+      'kernel', self.kernel_init, (k, k, inputs.shape[-1], self.features), self.param_dtype
+    )
+    bias = (
+      self.param('bias', self.bias_init, (self.features,), self.param_dtype)
+      if self.use_bias
+      else None
+    )
+    inputs, kernel, bias = nn.dtypes.promote_dtype(inputs, kernel, bias, dtype=self.dtype)
+    y = conv2d_transpose(inputs, kernel, s, impl=self.impl)
+    if bias is not None:
+      y = y + bias
+    return y

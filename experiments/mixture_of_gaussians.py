@@ -1,0 +1,233 @@
+r"""PacGAN Table 1: GAN and PacGAN on the 2-D ring and grid mixtures, several seeds at once.
+
+  python -m experiments.mixture_of_gaussians --workdir=runs/ring --config.mixture=ring
+  python -m experiments.mixture_of_gaussians --workdir=runs/grid --config.mixture=grid
+
+Each row (a packing degree in `packs`) trains `num_seeds` seeds in one program
+(`gan.multiseed`: the library's update, `lax.scan` over steps, `jax.vmap` over seeds),
+draws 2,500 samples per seed, and prints modes captured, % high-quality samples and
+reverse KL as mean +- standard error over seeds, beside the paper's row. Writes
+`results.json` and one scatter plot per row (`scatter_<mixture>_<row>.png`) to the
+workdir; `--plots_dir=docs` also copies the plots there as `mixtures_<mixture>_<row>.png`.
+
+Remedies beyond packing are fields: `--config.loss=`, `--config.penalty=r1
+--config.penalty_weight=...`, `--config.d_steps=`, `--config.minibatch_std=True`.
+"""
+
+import json
+import os
+import time
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+from absl import flags
+from ml_collections import config_flags
+
+from gan import losses, mixtures, models, multiseed
+from gan.errors import UserError, run_cli
+from gan.metrics import modes as mode_metrics
+from gan.state import create_state, make_optimizer
+from gan.train_step import StepConfig, make_train_step
+
+# PacGAN Table 1 (10 trials, mean +- standard error): modes, % high quality, reverse KL.
+PAPER_ROWS = {
+    "ring": {1: ((6.3, 0.5), (98.2, 0.2), (0.45, 0.09)),
+             2: ((7.9, 0.1), (95.6, 2.0), (0.07, 0.03)),
+             3: ((7.8, 0.1), (97.7, 0.3), (0.10, 0.02)),
+             4: ((7.8, 0.1), (95.9, 1.4), (0.07, 0.02))},
+    "grid": {1: ((17.3, 0.8), (94.8, 0.7), (0.70, 0.07)),
+             2: ((23.8, 0.7), (91.3, 0.8), (0.13, 0.04)),
+             3: ((24.6, 0.4), (94.2, 0.4), (0.06, 0.02)),
+             4: ((24.8, 0.2), (93.6, 0.6), (0.04, 0.01))},
+}
+
+
+def get_config() -> ml_collections.ConfigDict:
+  """GAN and PacGAN2 on the ring, 5 seeds; see the module docstring for the command."""
+  c = ml_collections.ConfigDict()
+  c.mixture = "ring"  # ring (8 modes, sigma 0.01) | grid (25 modes, sigma 0.05)
+  c.packs = (1, 2)  # One table row per packing degree m: 1 = GAN, 2 = PacGAN2, ...
+  c.num_seeds = 5
+  c.first_seed = 0  # Seeds first_seed .. first_seed + num_seeds - 1.
+  c.model = "toy"  # toy (LinearMaxout D, as PacGAN) | toy_relu
+  c.g_widths = (400, 400, 400, 400)  # PacGAN: 4 x 400, BatchNorm + ReLU.
+  c.d_widths = (200, 200, 200)  # PacGAN: 3 x 200 LinearMaxout units of 5 pieces.
+  c.noise_dim = 2  # z ~ N(0, I_2).
+  c.dropout_rate = 0.0
+  c.minibatch_std = False
+  c.loss = "non_saturating"
+  c.penalty = "none"
+  c.penalty_weight = 10.0
+  c.d_steps = 1
+  c.batch_size = 100  # Discriminator inputs (packs) per update; G draws batch_size * m.
+  c.num_steps = 400000  # PacGAN: 400 epochs of 100,000 points at batch 100.
+  c.steps_per_call = 1000  # Updates per jitted call (lax.scan length).
+  c.g_lr = 1e-4  # PacGAN: Adam(1e-4, beta1=0.8).
+  c.d_lr = 1e-4
+  c.beta1 = 0.8
+  c.beta2 = 0.999
+  c.ema_decay = 0.0
+  c.num_eval_samples = mode_metrics.NUM_MIXTURE_SAMPLES
+  return c
+
+
+_WORKDIR = flags.DEFINE_string("workdir", None, "Directory for results.json and plots.",
+                               required=True)
+_PLOTS_DIR = flags.DEFINE_string("plots_dir", "", "Also copy the scatter plots here.")
+_CONFIG = config_flags.DEFINE_config_dict("config", get_config())
+
+
+def _row_name(pack: int) -> str:
+  return "GAN" if pack == 1 else f"PacGAN{pack}"
+
+
+def _check(config) -> None:
+  for field in ("num_seeds", "batch_size", "num_steps", "steps_per_call", "d_steps",
+                "num_eval_samples", "noise_dim"):
+    if not isinstance(config[field], int) or config[field] <= 0:
+      raise UserError(f"--config.{field}={config[field]!r} must be a positive integer")
+  if not config.packs or any(not isinstance(m, int) or m < 1 for m in config.packs):
+    raise UserError(f"--config.packs={tuple(config.packs)!r} must be packing degrees >= 1, "
+                    f"e.g. '(1,2)'")
+  losses.get_loss(config.loss)
+  losses.get_penalty(config.penalty)
+  mixtures.get_mixture(config.mixture)
+  if config.model not in ("toy", "toy_relu"):
+    raise UserError(f"--config.model={config.model!r}; the mixtures take toy or toy_relu")
+
+
+def train_row(config, mixture: mixtures.GaussianMixture, pack: int, log=print) -> dict:
+  """Trains every seed of one row in one program; returns samples and timings."""
+  generator, discriminator = models.build(
+      config.model, image_shape=(mixture.dim,), g_widths=config.g_widths,
+      d_widths=config.d_widths, dropout_rate=config.dropout_rate, pack=pack,
+      minibatch_std=config.minibatch_std)
+  step_config = StepConfig(
+      loss=losses.get_loss(config.loss), penalty=losses.get_penalty(config.penalty),
+      penalty_weight=float(config.penalty_weight), d_steps=config.d_steps,
+      noise_dim=config.noise_dim, ema_decay=float(config.ema_decay))
+  seeds = list(range(config.first_seed, config.first_seed + config.num_seeds))
+  keys = multiseed.seed_keys(seeds)
+
+  def create(key):
+    return create_state(
+        generator=generator, discriminator=discriminator, key=key,
+        noise_dim=config.noise_dim, image_shape=(mixture.dim,),
+        g_optimizer=make_optimizer(config.g_lr, config.beta1, config.beta2),
+        d_optimizer=make_optimizer(config.d_lr, config.beta1, config.beta2),
+        use_ema=config.ema_decay > 0)
+
+  real_batch = config.batch_size * pack
+
+  def batch_fn(data_key, step):
+    return mixtures.mixture_batch(mixture, data_key, step, batch_size=real_batch,
+                                  d_steps=config.d_steps)
+
+  train_step = make_train_step(step_config)
+  states = multiseed.init_states(create, keys["init"])
+  start = time.perf_counter()
+  done, history = 0, []
+  runs = {}
+  while done < config.num_steps:
+    length = min(config.steps_per_call, config.num_steps - done)
+    if length not in runs:
+      runs[length] = multiseed.make_multiseed_run(train_step, batch_fn, length)
+    states, metrics = runs[length](states, keys["train"], keys["data"])
+    done += length
+    means = {k: float(jnp.mean(v)) for k, v in metrics.items()}
+    history.append({"step": done, **means})
+    log(f"  {_row_name(pack)} step {done}/{config.num_steps}: d_loss {means['d_loss']:.3f} "
+        f"g_loss {means['g_loss']:.3f} ({time.perf_counter() - start:.0f} s)")
+  jax.block_until_ready(states)
+  train_seconds = time.perf_counter() - start
+  noise = jax.vmap(lambda k: jax.random.normal(
+      k, (config.num_eval_samples, config.noise_dim)))(keys["sample"])
+  samples = np.asarray(multiseed.generate_per_seed(states, noise))
+  return {"seeds": seeds, "samples": samples, "train_seconds": train_seconds,
+          "history": history}
+
+
+def _scatter(path: str, mixture, samples: np.ndarray, title: str) -> None:
+  import matplotlib  # pylint: disable=g-import-not-at-top
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+  num = samples.shape[0]
+  fig, axes = plt.subplots(1, num, figsize=(2.6 * num, 2.9), squeeze=False)
+  lim = np.abs(mixture.means).max() * 1.5
+  for i, ax in enumerate(axes[0]):
+    ax.scatter(samples[i, :, 0], samples[i, :, 1], s=2, c="tab:blue", alpha=0.3,
+               edgecolors="none")
+    ax.scatter(mixture.means[:, 0], mixture.means[:, 1], s=12, c="tab:red", marker="x")
+    ax.set_xlim(-lim, lim)
+    ax.set_ylim(-lim, lim)
+    ax.set_aspect("equal")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.set_title(f"seed {i}", fontsize=8)
+  fig.suptitle(title, fontsize=9)
+  fig.tight_layout()
+  os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+  fig.savefig(path, dpi=110)
+  plt.close(fig)
+
+
+def _format(mean_err, digits: int) -> str:
+  return f"{mean_err[0]:.{digits}f} +- {mean_err[1]:.{digits}f}"
+
+
+def main(argv):
+  del argv
+  config = _CONFIG.value
+  _check(config)
+  workdir = _WORKDIR.value
+  os.makedirs(workdir, exist_ok=True)
+  mixture = mixtures.get_mixture(config.mixture)
+  print(f"{mixture.name}: {mixture.num_modes} modes, sigma {mixture.std}; "
+        f"{config.num_seeds} seeds x {config.num_steps} steps per row; "
+        f"devices {jax.devices()}", flush=True)
+  rows, start = [], time.perf_counter()
+  for pack in config.packs:
+    out = train_row(config, mixture, pack, log=lambda s: print(s, flush=True))
+    per_seed = [mode_metrics.mixture_mode_metrics(s, mixture.means, mixture.std)
+                for s in out["samples"]]
+    row = {"name": _row_name(pack), "pack": pack, "seeds": out["seeds"],
+           "train_seconds": out["train_seconds"],
+           "per_seed": [{k: (v.tolist() if isinstance(v, np.ndarray) else v)
+                         for k, v in m.items()} for m in per_seed],
+           "history": out["history"]}
+    for name in ("modes", "high_quality", "reverse_kl"):
+      row[name] = mode_metrics.mean_and_standard_error([m[name] for m in per_seed])
+    rows.append(row)
+    title = (f"{row['name']} on the {mixture.name}: {row['modes'][0]:.1f} modes, "
+             f"{row['high_quality'][0]:.1f}% HQ, KL {row['reverse_kl'][0]:.2f}")
+    plot = os.path.join(workdir, f"scatter_{mixture.name}_{row['name'].lower()}.png")
+    _scatter(plot, mixture, out["samples"], title)
+    if _PLOTS_DIR.value:
+      _scatter(os.path.join(_PLOTS_DIR.value,
+                            f"mixtures_{mixture.name}_{row['name'].lower()}.png"),
+               mixture, out["samples"], title)
+    print(f"{row['name']}: modes {_format(row['modes'], 1)}, high quality "
+          f"{_format(row['high_quality'], 1)}%, reverse KL {_format(row['reverse_kl'], 2)} "
+          f"({row['train_seconds']:.0f} s)", flush=True)
+  total = time.perf_counter() - start
+  with open(os.path.join(workdir, "results.json"), "w", encoding="utf-8") as f:
+    json.dump({"config": json.loads(config.to_json_best_effort()), "rows": rows,
+               "total_seconds": total}, f, indent=1)
+
+  print(f"\n{mixture.name}, mean +- standard error over {config.num_seeds} seeds "
+        f"({total / 60:.1f} min in all)")
+  header = f"{'':10s} {'modes':>14s} {'high quality %':>16s} {'reverse KL':>14s}"
+  print(header + "   | PacGAN Table 1 (10 trials)")
+  for row in rows:
+    paper = PAPER_ROWS[mixture.name].get(row["pack"])
+    paper_text = ("" if paper is None else
+                  f"{_format(paper[0], 1)}  {_format(paper[1], 1)}  {_format(paper[2], 2)}")
+    print(f"{row['name']:10s} {_format(row['modes'], 1):>14s} "
+          f"{_format(row['high_quality'], 1):>16s} {_format(row['reverse_kl'], 2):>14s}"
+          f"   | {paper_text}")
+
+
+if __name__ == "__main__":
+  run_cli(main)

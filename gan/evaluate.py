@@ -1,0 +1,437 @@
+r"""Scores a run's generator against the real data: FID, KID, IS, precision/recall, density/coverage.
+
+  python -m gan.evaluate --workdir=W [--step=N] [--num_samples=10000] [--extractor=DIR]
+
+draws `num_samples` images from the newest (or `--step`) checkpoint with a fixed
+evaluation key (`jax.random.key(sample_seed)`, exactly the images `python -m
+gan.sample --seed=sample_seed --num=num_samples` gives), quantises them to uint8 like
+the real images, embeds both sets with a feature extractor
+(`gan.metrics.features`), and prints one JSON object on stdout:
+
+  {"workdir", "step", "fid", "kid", "kid_std", "inception_score",
+   "inception_score_std", "precision", "recall", "density", "coverage",
+   "protocol": {extractor {name, checksum, ...}, n_real, n_fake, real_split,
+                real_data, sample_seed, sample_key, kid_subsets, kid_subset_size, ...}}
+
+Everything is a function of (checkpoint, data, extractor, protocol), so the same
+command prints the same numbers. The real images are the first `num_real` of the
+split (`train[:10000]`), in the data set's stored order.
+
+The extractor is `--extractor=DIR` (written by `python -m
+experiments.train_classifier`), or by default the cached one for the run's data
+set, trained on first use (`gan.metrics.features.cached_extractor`). Progress goes
+to stderr. During training, `evaluation_hook` computes the same scores every
+`config.eval_every` steps (`config.eval_num_samples` samples, the same key), and
+the loop logs them beside the losses.
+"""
+
+import dataclasses
+import json
+import os
+import sys
+import time
+from typing import Any, Optional
+
+import jax
+import ml_collections
+import numpy as np
+
+from gan import checkpointing
+from gan import data as data_lib
+from gan import hooks as hooks_lib
+from gan import images as images_lib
+from gan.errors import UserError
+from gan.metrics import features as features_lib
+from gan.metrics.frechet import fid as fid_fn
+from gan.metrics.inception_score import inception_score
+from gan.metrics.kernel import TORCH_FIDELITY_SEED, kid as kid_fn
+from gan.metrics.manifold import density_coverage, precision_recall
+from gan.sample import draw_samples
+from gan.train import load_run_config, restore_run
+
+SPLITS = ("train", "test")
+METRICS = ("fid", "kid", "kid_std", "inception_score", "inception_score_std", "precision",
+           "recall", "density", "coverage")
+
+
+@dataclasses.dataclass(frozen=True)
+class EvalProtocol:
+  """How a score was computed; recorded with it.
+
+  Attributes:
+    num_fake: generated samples, drawn from `jax.random.key(sample_seed)`.
+    num_real: real images, the first `num_real` of `real_split`.
+    real_split: `train` or `test`.
+    sample_seed: seed of the evaluation key.
+    kid_subsets: KID's number of subset pairs.
+    kid_subset_size: KID's subset size (at most min(num_real, num_fake)).
+    kid_seed: seed of KID's subset draws (torch-fidelity's 2020).
+    is_splits: Inception Score splits.
+    is_seed: seed of the Inception Score's shuffle (torch-fidelity's 2020).
+    pr_k: k of precision/recall.
+    dc_k: k of density/coverage.
+  """
+
+  num_fake: int
+  num_real: int
+  real_split: str = "train"
+  sample_seed: int = 0
+  kid_subsets: int = 100
+  kid_subset_size: int = 1000
+  kid_seed: int = TORCH_FIDELITY_SEED
+  is_splits: int = 10
+  is_seed: int = TORCH_FIDELITY_SEED
+  pr_k: int = 3
+  dc_k: int = 5
+
+  def describe(self) -> dict[str, Any]:
+    """The protocol's fields as they go into the JSON."""
+    return {
+        "n_real": self.num_real,
+        "n_fake": self.num_fake,
+        "real_split": f"{self.real_split}[:{self.num_real}]",
+        "sample_seed": self.sample_seed,
+        "sample_key": (f"jax.random.key({self.sample_seed}); samples [1000 i, 1000 (i + 1)) "
+                       f"from noise N(0, I) drawn with fold_in(key, i) (gan.sample.draw_samples)"),
+        "fake_images": "uint8, round((G(z) + 1) * 127.5) clipped, as the real images",
+        "generator_weights": "EMA when the run keeps one, else the generator's params",
+        "kid_subsets": self.kid_subsets,
+        "kid_subset_size": self.kid_subset_size,
+        "kid_seed": self.kid_seed,
+        "is_splits": self.is_splits,
+        "is_seed": self.is_seed,
+        "pr_k": self.pr_k,
+        "dc_k": self.dc_k,
+    }
+
+
+def make_protocol(*, num_fake: int, num_real: Optional[int], split_size: int,
+                  real_split: str = "train", sample_seed: int = 0, kid_subsets: int = 100,
+                  kid_subset_size: int = 1000, is_splits: int = 10, pr_k: int = 3,
+                  dc_k: int = 5) -> EvalProtocol:
+  """An `EvalProtocol`, checked: num_real defaults to min(num_fake, split_size), and
+  the KID subset size is capped at min(num_real, num_fake)."""
+  def positive(name, value):
+    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value <= 0:
+      raise UserError(f"--{name}={value!r} must be a positive integer")
+
+  if real_split not in SPLITS:
+    raise UserError(f"--real_split={real_split!r}; choose one of {list(SPLITS)}")
+  if split_size == 0:
+    raise UserError(f"the data set has no {real_split} split; pass --real_split=train")
+  positive("num_samples", num_fake)
+  num_real = min(num_fake, split_size) if num_real is None else num_real
+  positive("num_real", num_real)
+  if num_real > split_size:
+    raise UserError(f"--num_real={num_real} exceeds the {split_size} images of the "
+                    f"{real_split} split; pass at most {split_size}")
+  for name, value in (("kid_subsets", kid_subsets), ("kid_subset_size", kid_subset_size),
+                      ("is_splits", is_splits), ("pr_k", pr_k), ("dc_k", dc_k)):
+    positive(name, value)
+  smallest = min(num_real, num_fake)
+  if smallest < max(pr_k, dc_k) + 1 or smallest < is_splits or smallest < 2:
+    raise UserError(f"{smallest} samples are too few for k={max(pr_k, dc_k)} neighbours and "
+                    f"{is_splits} IS splits; pass --num_samples and --num_real of at least "
+                    f"{max(pr_k + 1, dc_k + 1, is_splits, 2)}")
+  return EvalProtocol(num_fake=int(num_fake), num_real=int(num_real), real_split=real_split,
+                      sample_seed=int(sample_seed), kid_subsets=int(kid_subsets),
+                      kid_subset_size=int(min(kid_subset_size, smallest)),
+                      is_splits=int(is_splits), pr_k=int(pr_k), dc_k=int(dc_k))
+
+
+def real_images(dataset: data_lib.ImageDataset, protocol: EvalProtocol) -> np.ndarray:
+  """The real images of `protocol`: the first `num_real` of its split, uint8 NHWC."""
+  split = dataset.train_images if protocol.real_split == "train" else dataset.test_images
+  return split[:protocol.num_real]
+
+
+def score(real_features: np.ndarray, fake_features: np.ndarray, fake_logits: np.ndarray,
+          protocol: EvalProtocol, *, progress: bool = False) -> dict[str, float]:
+  """Every metric of `gan.metrics` from the two feature sets and the fakes' logits.
+
+  fid                             `gan.metrics.fid` (covariances / (N - 1))
+  kid, kid_std                    `gan.metrics.kid`, mean and std of the subsets' MMD^2_u
+  inception_score(_std)           `gan.metrics.inception_score` of the fakes' logits
+  precision, recall               `gan.metrics.precision_recall`, k = pr_k
+  density, coverage               `gan.metrics.density_coverage`, k = dc_k
+
+  Args:
+    real_features: (N_r, d) features of the real images.
+    fake_features: (N_f, d) features of the generated images.
+    fake_logits: (N_f, C) the extractor's logits of the generated images.
+    protocol: the `EvalProtocol` (KID subsets, IS splits, the k's).
+    progress: show which metric is being computed on stderr.
+
+  Returns:
+    {metric name: float} with the names of `METRICS`.
+  """
+  from tqdm.auto import tqdm  # pylint: disable=g-import-not-at-top
+  out = {}
+  steps = ("fid", "kid", "inception_score", "precision/recall", "density/coverage")
+  with tqdm(total=len(steps), desc="metrics", leave=False, disable=not progress,
+            file=sys.stderr, dynamic_ncols=True) as bar:
+    def advance(name):
+      bar.set_postfix_str(name, refresh=True)
+
+    advance("fid")
+    out["fid"] = fid_fn(real_features, fake_features)
+    bar.update(1)
+    advance("kid")
+    out["kid"], out["kid_std"] = kid_fn(real_features, fake_features,
+                                        num_subsets=protocol.kid_subsets,
+                                        subset_size=protocol.kid_subset_size,
+                                        seed=protocol.kid_seed)
+    bar.update(1)
+    advance("inception_score")
+    out["inception_score"], out["inception_score_std"] = inception_score(
+        fake_logits, splits=protocol.is_splits, seed=protocol.is_seed)
+    bar.update(1)
+    advance("precision/recall")
+    out["precision"], out["recall"] = precision_recall(real_features, fake_features,
+                                                       k=protocol.pr_k)
+    bar.update(1)
+    advance("density/coverage")
+    out["density"], out["coverage"] = density_coverage(real_features, fake_features,
+                                                       k=protocol.dc_k)
+    bar.update(1)
+  return {name: float(out[name]) for name in METRICS}
+
+
+def evaluate_images(extractor: features_lib.FeatureExtractor, real: np.ndarray,
+                    fake: np.ndarray, protocol: EvalProtocol, *,
+                    progress: bool = False) -> dict[str, float]:
+  """`score` of two sets of uint8 NHWC images, e.g. a test split against the training
+  split (the floor a perfect generator reaches) or samples saved by gan.sample.
+
+  Args:
+    extractor: the `FeatureExtractor`.
+    real: (N_r, H, W, C) uint8 real images.
+    fake: (N_f, H, W, C) uint8 images to score.
+    protocol: the `EvalProtocol` (its num_real/num_fake must be N_r/N_f).
+    progress: progress bars on stderr.
+
+  Returns:
+    {metric name: float}, see `score`.
+  """
+  if (len(real), len(fake)) != (protocol.num_real, protocol.num_fake):
+    raise UserError(f"got {len(real)} real and {len(fake)} fake images but the protocol "
+                    f"says {protocol.num_real} and {protocol.num_fake}")
+  real_features, _ = features_lib.extract(extractor, real, progress=progress,
+                                          desc="real features")
+  fake_features, fake_logits = features_lib.extract(extractor, fake, progress=progress,
+                                                    desc="fake features")
+  return score(real_features, fake_features, fake_logits, protocol, progress=progress)
+
+
+def generated_images(gan, state, protocol: EvalProtocol) -> np.ndarray:
+  """`protocol.num_fake` samples of the generator as uint8 NHWC, from the fixed key."""
+  samples = draw_samples(gan, state, protocol.num_fake, jax.random.key(protocol.sample_seed))
+  return images_lib.to_uint8(samples)
+
+
+def evaluate_generator(gan, state, extractor: features_lib.FeatureExtractor,
+                       real_features: np.ndarray, protocol: EvalProtocol, *,
+                       progress: bool = False) -> dict[str, float]:
+  """The scores of `state`'s generator: samples -> uint8 -> features -> `score`.
+
+  Args:
+    gan: the run's `gan.train.GANSetup` (its `generate` and config).
+    state: the `GANState` to evaluate (EMA weights when it has them).
+    extractor: the `FeatureExtractor`.
+    real_features: features of `real_images(dataset, protocol)` by `extractor`.
+    protocol: the `EvalProtocol`.
+    progress: progress bars on stderr.
+
+  Returns:
+    {metric name: float}, see `score`.
+  """
+  fake = generated_images(gan, state, protocol)
+  fake_features, fake_logits = features_lib.extract(extractor, fake, progress=progress,
+                                                    desc="fake features")
+  return score(real_features, fake_features, fake_logits, protocol, progress=progress)
+
+
+def evaluation_hook(config: ml_collections.ConfigDict, dataset: data_lib.ImageDataset, gan, *,
+                    extractor: Optional[features_lib.FeatureExtractor] = None,
+                    progress: Optional[bool] = None) -> hooks_lib.Hook:
+  """A hook that scores the generator every `config.eval_every` steps.
+
+  Uses `config.eval_num_samples` samples from the fixed evaluation key
+  (`jax.random.key(0)`) against the first as many training images, with the
+  default KID/IS/PR/DC settings: what `python -m gan.evaluate --workdir=W
+  --step=S` prints for the checkpoint of step S. The real features are computed
+  once, here.
+
+  Args:
+    config: the run's config.
+    dataset: the run's data set.
+    gan: the run's `GANSetup`.
+    extractor: default: `features.cached_extractor(dataset)` (trained on first use).
+    progress: progress bars on stderr (default: `config.progress_bar`).
+
+  Returns:
+    A `gan.hooks.Hook` returning {metric name: float}.
+  """
+  progress = bool(config.get("progress_bar", True)) if progress is None else progress
+  if extractor is None:
+    recipe = features_lib.classifier_config()
+    recipe.progress_bar = progress
+    extractor = features_lib.cached_extractor(dataset, recipe)
+  protocol = make_protocol(num_fake=config.eval_num_samples, num_real=None,
+                           split_size=dataset.num_train)
+  real_features, _ = features_lib.extract(extractor, real_images(dataset, protocol),
+                                          progress=progress, desc="real features")
+  if jax.process_index() == 0:
+    print(f"Evaluating every {config.eval_every} steps: {protocol.num_fake} samples vs "
+          f"train[:{protocol.num_real}], extractor {extractor.name} "
+          f"(checksum {extractor.checksum[:16]}).", file=sys.stderr, flush=True)
+
+  def evaluate_step(step: int, state) -> dict[str, float]:
+    del step
+    return evaluate_generator(gan, state, extractor, real_features, protocol, progress=progress)
+
+  return hooks_lib.Hook(every=config.eval_every, fn=evaluate_step, name="evaluation")
+
+
+# ------------------------------------------------------------------------ the command
+
+
+def _load_real_data(spec: str, config, from_flag: bool) -> data_lib.ImageDataset:
+  try:
+    return data_lib.load_dataset(spec, tfds_data_dir=config.tfds_data_dir or None)
+  except UserError as error:
+    if from_flag:
+      raise
+    raise UserError(f"cannot load the run's data set {spec!r} from here ({error}); pass "
+                    f"--dataset=PATH.npz or the TFDS name it was trained on") from error
+
+
+def evaluate_run(workdir: str, *, step: Optional[int] = None, num_samples: Optional[int] = None,
+                 num_real: Optional[int] = None, real_split: str = "train", sample_seed: int = 0,
+                 extractor_dir: Optional[str] = None, dataset: Optional[str] = None,
+                 kid_subsets: int = 100, kid_subset_size: int = 1000, is_splits: int = 10,
+                 pr_k: int = 3, dc_k: int = 5,
+                 extractor_config: Optional[ml_collections.ConfigDict] = None,
+                 progress: bool = True) -> dict[str, Any]:
+  """The JSON-able evaluation of checkpoint `step` (default newest) of the run in `workdir`.
+
+  Args:
+    workdir: a training run's directory.
+    step: the checkpoint's step; None = newest.
+    num_samples: generated samples; None = the run's `eval_num_samples`.
+    num_real: real images; None = min(num_samples, size of the split).
+    real_split: `train` or `test`.
+    sample_seed: seed of the evaluation key.
+    extractor_dir: a saved extractor; None = the cached one for the data set.
+    dataset: the real data; None = the run's `config.dataset`.
+    kid_subsets, kid_subset_size, is_splits, pr_k, dc_k: see `EvalProtocol`.
+    extractor_config: the recipe when the cached extractor must be trained.
+    progress: progress on stderr.
+
+  Returns:
+    {"workdir", "step", every metric, "protocol": {...}}.
+  """
+  if not os.path.isdir(workdir):
+    raise UserError(f"--workdir={workdir!r} does not exist; give a training run's workdir")
+  config = load_run_config(workdir)
+  if extractor_dir is not None and not os.path.isfile(
+      os.path.join(extractor_dir, features_lib.EXTRACTOR_FILE)):
+    features_lib.load_extractor(extractor_dir)  # Raises the one-line error.
+  checkpointer = checkpointing.Checkpointer(workdir, create=False)
+  steps = checkpointer.all_steps()
+  checkpointer.close()
+  if not steps:
+    raise UserError(f"no checkpoint in {checkpointing.checkpoint_dir(workdir)}; train first, "
+                    f"or point --workdir at a run that saved one")
+  if step is not None and step not in steps:
+    raise UserError(f"no checkpoint at step {step} in {workdir!r}; available: {steps}")
+  gan, state = restore_run(workdir, step)
+  real = _load_real_data(dataset or config.dataset, config, from_flag=dataset is not None)
+  split_size = (real.num_train if real_split == "train" else real.test_images.shape[0])
+  protocol = make_protocol(
+      num_fake=num_samples or config.eval_num_samples, num_real=num_real,
+      split_size=split_size, real_split=real_split, sample_seed=sample_seed,
+      kid_subsets=kid_subsets, kid_subset_size=kid_subset_size, is_splits=is_splits,
+      pr_k=pr_k, dc_k=dc_k)
+  if extractor_dir is None:
+    recipe = ml_collections.ConfigDict(extractor_config or features_lib.classifier_config())
+    recipe.progress_bar = bool(recipe.progress_bar and progress)
+    extractor = features_lib.cached_extractor(real, recipe)
+  else:
+    extractor = features_lib.load_extractor(extractor_dir)
+  reals = real_images(real, protocol)
+  real_labels = (real.train_labels if real_split == "train" else real.test_labels)[:len(reals)]
+  real_features, _ = features_lib.extract(extractor, reals, progress=progress,
+                                          desc="real features")
+  metrics = evaluate_generator(gan, state, extractor, real_features, protocol,
+                               progress=progress)
+  return {
+      "workdir": os.path.abspath(workdir),
+      "step": int(state.step),
+      **metrics,
+      "protocol": {
+          "extractor": extractor.describe(),
+          **protocol.describe(),
+          # sha256 of the n_real images (and labels) compared with.
+          "real_data": {"dataset": real.name,
+                        "fingerprint": features_lib.dataset_fingerprint(reals, real_labels)},
+          "model": config.model,
+      },
+  }
+
+
+def _define_flags():
+  from absl import flags  # pylint: disable=g-import-not-at-top
+  from ml_collections import config_flags  # pylint: disable=g-import-not-at-top
+  defined = {
+      "workdir": flags.DEFINE_string("workdir", None, "The training run's workdir.",
+                                     required=True),
+      "step": flags.DEFINE_integer("step", None, "Checkpoint step (default: the newest)."),
+      "num_samples": flags.DEFINE_integer(
+          "num_samples", None, "Generated samples (default: the run's eval_num_samples)."),
+      "num_real": flags.DEFINE_integer(
+          "num_real", None, "Real images, the first of the split (default: num_samples)."),
+      "real_split": flags.DEFINE_enum("real_split", "train", list(SPLITS),
+                                      "The real split compared with."),
+      "sample_seed": flags.DEFINE_integer("sample_seed", 0, "Seed of the evaluation key."),
+      "extractor": flags.DEFINE_string(
+          "extractor", None, "A saved extractor (python -m experiments.train_classifier); "
+          "default: the cached one for the run's data set, trained on first use."),
+      "dataset": flags.DEFINE_string("dataset", None,
+                                     "The real data (default: the run's config.dataset)."),
+      "kid_subsets": flags.DEFINE_integer("kid_subsets", 100, "KID subset pairs."),
+      "kid_subset_size": flags.DEFINE_integer(
+          "kid_subset_size", 1000, "KID subset size (capped at the number of samples)."),
+      "is_splits": flags.DEFINE_integer("is_splits", 10, "Inception Score splits."),
+      "pr_k": flags.DEFINE_integer("pr_k", 3, "k of precision/recall."),
+      "dc_k": flags.DEFINE_integer("dc_k", 5, "k of density/coverage."),
+      "progress_bar": flags.DEFINE_boolean("progress_bar", True, "Progress on stderr."),
+      "extractor_config": config_flags.DEFINE_config_dict(
+          "extractor_config", features_lib.classifier_config(),
+          "The recipe when the cached extractor must be trained."),
+  }
+  return defined
+
+
+def main(argv, flag_values) -> None:
+  """Evaluates `--workdir` and prints the JSON on stdout."""
+  if len(argv) > 1:
+    raise UserError(f"unexpected arguments {argv[1:]}; use --workdir=W and flags")
+  v = {name: flag.value for name, flag in flag_values.items()}
+  start = time.perf_counter()
+  result = evaluate_run(
+      v["workdir"], step=v["step"], num_samples=v["num_samples"], num_real=v["num_real"],
+      real_split=v["real_split"], sample_seed=v["sample_seed"], extractor_dir=v["extractor"],
+      dataset=v["dataset"], kid_subsets=v["kid_subsets"], kid_subset_size=v["kid_subset_size"],
+      is_splits=v["is_splits"], pr_k=v["pr_k"], dc_k=v["dc_k"],
+      extractor_config=v["extractor_config"], progress=v["progress_bar"])
+  json.dump(result, sys.stdout, indent=2)
+  print(flush=True)
+  print(f"evaluated step {result['step']} in {time.perf_counter() - start:.1f} s",
+        file=sys.stderr, flush=True)
+
+
+if __name__ == "__main__":
+  from gan.errors import run_cli  # pylint: disable=g-import-not-at-top
+  _FLAGS = _define_flags()
+  run_cli(lambda argv: main(argv, _FLAGS))

@@ -1,0 +1,615 @@
+r"""Feature extractors: images -> (features, logits) for FID, KID, PR, DC and IS.
+
+Every score of `gan.metrics` is a function of features; this module makes them.
+A `FeatureExtractor` maps a batch of uint8 NHWC images to
+
+  features  (N, d)  the embedding that FID, KID, precision/recall and
+                    density/coverage compare, and
+  logits    (N, C)  the class scores that the Inception Score reads,
+
+and is identified by `checksum`, a sha256 of its weights (`params_checksum`), so a
+score can name exactly the network that produced it.
+
+Inception-v3 weights cannot be fetched here, and for MNIST-like data a domain
+classifier is the accepted choice (TF-GAN's `mnist_score` and
+`mnist_frechet_distance` use an MNIST classifier). So the one kind today is
+`lenet`: a small LeNet-style CNN trained on the data set's own labels,
+
+  x in [-1, 1]^{H x W x C}
+  -> [Conv 5x5 (SAME) -> ReLU -> MaxPool 2x2] x len(conv_widths)
+  -> Dense(feature_dim) -> ReLU          = features (the penultimate layer)
+  -> Dense(num_classes)                  = logits,
+
+trained by `train_classifier` with Adam, cosine-decayed learning rate and the
+batch order of `gan.data.batch_indices`, all from one seed: the same recipe on the
+same data and platform gives the same weights, bit for bit, and so the same
+checksum. (XLA's float arithmetic differs between CPU and GPU, so a checksum is
+reproducible per platform; the one recorded is what identifies a score.)
+
+On disk an extractor is a directory: `extractor.json` (kind, name, checksum, input
+shape, the recipe, the training data's fingerprint, test accuracy) and the weights
+as an Orbax checkpoint in `params/`. `load_extractor(dir)` dispatches on `kind`
+through `EXTRACTOR_KINDS`; an Inception network is added as one more loader there
+that returns an object with the `FeatureExtractor` interface (resizing its input
+inside `__call__`).
+
+Weights are never committed or downloaded: `experiments/train_classifier.py`
+writes an extractor to a directory, and `cached_extractor` trains one on first use
+into a cache (`$GAN_CACHE_DIR/extractors`, else `~/.cache/gan/extractors`) keyed by
+the data and the recipe.
+
+References:
+  LeCun et al. 1998, Gradient-Based Learning Applied to Document Recognition.
+  Heusel et al. 2017 (FID); Salimans et al. 2016 (IS); TF-GAN, tfgan.eval.mnist_score.
+"""
+
+import dataclasses
+import hashlib
+import json
+import os
+import shutil
+import sys
+import time
+from typing import Any, Callable, Optional, Protocol, Sequence
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import optax
+
+from gan import data as data_lib
+from gan.errors import UserError
+
+EXTRACTOR_FILE = "extractor.json"
+PARAMS_DIR = "params"
+CACHE_ENV = "GAN_CACHE_DIR"
+FORMAT_VERSION = 1
+
+# The fields of a classifier config that decide the trained weights (with the data).
+RECIPE_FIELDS = ("seed", "conv_widths", "kernel_size", "feature_dim", "batch_size",
+                 "learning_rate", "num_epochs", "num_steps", "num_train_examples")
+
+
+# --------------------------------------------------------------------------- interface
+
+
+class FeatureExtractor(Protocol):
+  """What `gan.evaluate` needs from a network that embeds images.
+
+  Attributes:
+    name: a readable name, e.g. `lenet-mnist`.
+    checksum: sha256 (hex) of the weights; equal checksums mean the same network.
+    image_shape: the (H, W, C) the network takes.
+    feature_dim: d, the width of `features`.
+    num_classes: C, the width of `logits`.
+  """
+
+  name: str
+  checksum: str
+  image_shape: tuple[int, int, int]
+  feature_dim: int
+  num_classes: int
+
+  def __call__(self, images: np.ndarray) -> tuple[jax.Array, jax.Array]:
+    """(features (B, d), logits (B, C)) of a uint8 (B, H, W, C) batch."""
+
+  def describe(self) -> dict[str, Any]:
+    """The extractor's entry in an evaluation's protocol (JSON-able, deterministic)."""
+
+
+def params_checksum(params: Any) -> str:
+  """sha256 of a pytree of arrays, independent of dict insertion order.
+
+  sha256( concat over leaves in sorted path order of
+          "path|dtype|shape|" + the leaf's C-order bytes ),
+
+  path the leaf's keys joined by "/" (e.g. `Dense_0/kernel`). Two pytrees have
+  equal checksums exactly when they hold the same arrays, bit for bit, under the
+  same names (up to sha256 collisions).
+
+  Args:
+    params: a pytree (nested dicts) of arrays.
+
+  Returns:
+    64 hex digits.
+  """
+  leaves = jax.tree_util.tree_flatten_with_path(params)[0]
+  named = {}
+  for path, leaf in leaves:
+    name = "/".join(str(getattr(k, "key", getattr(k, "idx", getattr(k, "name", k))))
+                    for k in path)
+    named[name] = np.ascontiguousarray(np.asarray(leaf))
+  digest = hashlib.sha256()
+  for name in sorted(named):
+    array = named[name]
+    digest.update(f"{name}|{array.dtype.str}|{array.shape}|".encode())
+    digest.update(array.tobytes())
+  return digest.hexdigest()
+
+
+def dataset_fingerprint(images: np.ndarray, labels: np.ndarray) -> str:
+  """sha256 over the shapes and bytes of (images, labels): which data a network saw."""
+  digest = hashlib.sha256()
+  for array in (np.ascontiguousarray(images), np.ascontiguousarray(labels, np.int32)):
+    digest.update(f"{array.dtype.str}|{array.shape}|".encode())
+    digest.update(array.tobytes())
+  return digest.hexdigest()
+
+
+def _check_images(images: np.ndarray, image_shape: tuple[int, int, int], name: str) -> np.ndarray:
+  images = np.asarray(images)
+  if images.dtype != np.uint8:
+    raise UserError(f"the extractor takes uint8 images in [0, 255], got {images.dtype}; "
+                    f"convert [-1, 1] samples with gan.images.to_uint8")
+  if images.ndim != 4 or tuple(images.shape[1:]) != tuple(image_shape):
+    raise UserError(f"images have shape {tuple(images.shape[1:])} but extractor {name} takes "
+                    f"{tuple(image_shape)}; use an extractor trained on this data set "
+                    f"(--extractor=DIR)")
+  return images
+
+
+def extract(extractor: FeatureExtractor, images: np.ndarray, *, batch_size: int = 500,
+            progress: bool = False, desc: str = "features") -> tuple[np.ndarray, np.ndarray]:
+  """Features and logits of uint8 NHWC `images`, in batches.
+
+  Every batch has `batch_size` rows (the last is padded with copies of its first
+  image and cut back), so one compiled program serves any N and a sample's
+  features do not depend on which other images share its batch.
+
+  Args:
+    extractor: a `FeatureExtractor`.
+    images: (N, H, W, C) uint8 images, N >= 1.
+    batch_size: rows per call of the network.
+    progress: show a tqdm bar on stderr.
+    desc: the bar's label.
+
+  Returns:
+    (features (N, d), logits (N, C)) as float32 numpy arrays.
+  """
+  images = _check_images(images, extractor.image_shape, extractor.name)
+  num = images.shape[0]
+  if num == 0:
+    raise UserError("no images to extract features from; pass at least one image")
+  from tqdm.auto import tqdm  # pylint: disable=g-import-not-at-top
+  features, logits = [], []
+  with tqdm(total=num, desc=desc, unit="img", leave=False, disable=not progress,
+            file=sys.stderr, dynamic_ncols=True) as bar:
+    for start in range(0, num, batch_size):
+      batch = images[start:start + batch_size]
+      size = batch.shape[0]
+      if size < batch_size:
+        batch = np.concatenate([batch, np.repeat(batch[:1], batch_size - size, axis=0)])
+      f, l = jax.device_get(extractor(batch))
+      features.append(np.asarray(f)[:size])
+      logits.append(np.asarray(l)[:size])
+      bar.update(size)
+  return np.concatenate(features), np.concatenate(logits)
+
+
+# ------------------------------------------------------------------------ the network
+
+
+def images_to_unit_range(images: jax.Array) -> jax.Array:
+  """uint8 [0, 255] -> float32 [-1, 1], x / 127.5 - 1 (the GAN's own scaling)."""
+  return images.astype(jnp.float32) / 127.5 - 1.0
+
+
+def _max_pool_2x2(x: jax.Array) -> jax.Array:
+  """2x2 max pooling, stride 2, (odd edges dropped) as a reshape: its gradient is a
+  cheap select, where `nn.max_pool`'s select-and-scatter is slow on XLA:CPU."""
+  n, h, w, c = x.shape
+  x = x[:, :h - h % 2, :w - w % 2]
+  return x.reshape(n, h // 2, 2, w // 2, 2, c).max(axis=(2, 4))
+
+
+class LeNet(nn.Module):
+  """A LeNet-style classifier that also returns its penultimate features.
+
+  x -> [Conv(w, k x k, SAME) -> ReLU -> MaxPool 2x2] for w in conv_widths
+    -> Dense(feature_dim) -> ReLU = features -> Dense(num_classes) = logits.
+
+  Attributes:
+    num_classes: C, the number of classes.
+    conv_widths: channels of each convolution.
+    kernel_size: k, the convolutions' square kernel size.
+    feature_dim: d, the width of the penultimate (feature) layer.
+  """
+
+  num_classes: int = 10
+  conv_widths: Sequence[int] = (16, 32)
+  kernel_size: int = 5
+  feature_dim: int = 128
+
+  @nn.compact
+  def __call__(self, x: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """(features (B, d), logits (B, C)) of images x in [-1, 1], (B, H, W, C)."""
+    for width in self.conv_widths:
+      x = nn.Conv(width, (self.kernel_size, self.kernel_size), padding="SAME")(x)
+      x = _max_pool_2x2(nn.relu(x))
+    x = x.reshape((x.shape[0], -1))
+    features = nn.relu(nn.Dense(self.feature_dim)(x))
+    return features, nn.Dense(self.num_classes)(features)
+
+
+@dataclasses.dataclass
+class ClassifierExtractor:
+  """A trained `LeNet` as a `FeatureExtractor`.
+
+  Attributes:
+    module: the `LeNet`.
+    params: its weights.
+    info: what `extractor.json` records (name, checksum, recipe, accuracy, ...).
+  """
+
+  module: LeNet
+  params: Any
+  info: dict[str, Any]
+
+  def __post_init__(self):
+    self._apply = jax.jit(
+        lambda params, images: self.module.apply({"params": params},
+                                                 images_to_unit_range(images)))
+
+  @property
+  def name(self) -> str:
+    return self.info["name"]
+
+  @property
+  def checksum(self) -> str:
+    return self.info["checksum"]
+
+  @property
+  def image_shape(self) -> tuple[int, int, int]:
+    return tuple(self.info["image_shape"])
+
+  @property
+  def feature_dim(self) -> int:
+    return self.module.feature_dim
+
+  @property
+  def num_classes(self) -> int:
+    return self.module.num_classes
+
+  def __call__(self, images: np.ndarray) -> tuple[jax.Array, jax.Array]:
+    """(features, logits) of a uint8 (B, H, W, C) batch."""
+    return self._apply(self.params, jnp.asarray(images))
+
+  def describe(self) -> dict[str, Any]:
+    """Name, kind, checksum, layers used, training data and test accuracy."""
+    return {
+        "name": self.name,
+        "kind": self.info["kind"],
+        "checksum": self.checksum,
+        "features": f"penultimate layer, {self.feature_dim}-d ReLU (FID, KID, PR, DC)",
+        "logits": f"{self.num_classes} classes (Inception Score)",
+        "trained_on": self.info["dataset"]["name"],
+        "trained_on_fingerprint": self.info["dataset"]["fingerprint"],
+        "test_accuracy": self.info["test_accuracy"],
+    }
+
+
+# -------------------------------------------------------------------------- training
+
+
+def classifier_config() -> ml_collections.ConfigDict:
+  """The default recipe of a LeNet extractor (MNIST >= 99%, Fashion-MNIST >= 90%)."""
+  c = ml_collections.ConfigDict()
+  c.seed = 0  # Initialisation and batch order.
+  c.conv_widths = (16, 32)
+  c.kernel_size = 5
+  c.feature_dim = 128  # d of the features FID/KID/PR/DC compare.
+  c.batch_size = 128
+  c.learning_rate = 3e-3  # Adam, cosine-decayed to 0 over the run.
+  c.num_epochs = 4  # Passes over the training split...
+  c.num_steps = 0  # ...or, when > 0, exactly this many steps (for tiny test extractors).
+  c.num_train_examples = 0  # Train on the first N training images; 0 = all.
+  c.num_test_examples = 0  # Test accuracy on the first N test images; 0 = all.
+  c.progress_bar = True
+  return c
+
+
+def _check_recipe(config: ml_collections.ConfigDict) -> None:
+  for field in ("batch_size", "kernel_size", "feature_dim"):
+    value = config[field]
+    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+      raise UserError(f"--config.{field}={value!r} must be a positive integer")
+  for field in ("num_epochs", "num_steps", "num_train_examples", "num_test_examples"):
+    value = config[field]
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+      raise UserError(f"--config.{field}={value!r} must be an integer >= 0")
+  if config.num_epochs == 0 and config.num_steps == 0:
+    raise UserError("--config.num_epochs=0 and --config.num_steps=0 train nothing; set one > 0")
+  if not config.learning_rate > 0:
+    raise UserError(f"--config.learning_rate={config.learning_rate} must be > 0")
+  widths = tuple(config.conv_widths)
+  if not widths or any(not isinstance(w, int) or w <= 0 for w in widths):
+    raise UserError(f"--config.conv_widths={widths!r} must be a non-empty tuple of positive "
+                    f"integers, e.g. '(16,32)'")
+
+
+def recipe(config: ml_collections.ConfigDict) -> dict[str, Any]:
+  """The fields of `config` that decide the weights, as plain JSON values."""
+  return {k: (list(config[k]) if isinstance(config[k], (tuple, list)) else config[k])
+          for k in RECIPE_FIELDS}
+
+
+def _training_split(dataset: data_lib.ImageDataset, config) -> tuple[np.ndarray, np.ndarray]:
+  n = config.num_train_examples or dataset.num_train
+  if n > dataset.num_train:
+    raise UserError(f"--config.num_train_examples={n} exceeds the {dataset.num_train} "
+                    f"training images; pass at most {dataset.num_train}, or 0 for all")
+  return dataset.train_images[:n], dataset.train_labels[:n]
+
+
+def _num_classes(labels: np.ndarray, name: str) -> int:
+  if labels.size == 0 or labels.min() < 0 or np.unique(labels).size < 2:
+    raise UserError(f"{name} has no class labels (y_train holds {np.unique(labels).size} "
+                    f"distinct values) to train a classifier on; pass --extractor=DIR of an "
+                    f"extractor trained on a labelled data set")
+  return int(labels.max()) + 1
+
+
+def _make_train_step(module: LeNet, optimizer: optax.GradientTransformation) -> Callable:
+  """The jitted `(params, opt_state, images, labels) -> (params, opt_state, loss)`.
+
+  loss = mean_i -log softmax(logits(x_i))[y_i], the cross-entropy of the labels.
+  """
+  def loss_fn(params, images, labels):
+    _, logits = module.apply({"params": params}, images_to_unit_range(images))
+    return optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean()
+
+  def train_step(params, opt_state, images, labels):
+    loss, grads = jax.value_and_grad(loss_fn)(params, images, labels)
+    updates, opt_state = optimizer.update(grads, opt_state, params)
+    return optax.apply_updates(params, updates), opt_state, loss
+
+  return jax.jit(train_step, donate_argnums=(0, 1))
+
+
+def classifier_accuracy(extractor: FeatureExtractor, images: np.ndarray,
+                        labels: np.ndarray, *, batch_size: int = 500) -> float:
+  """The share of `images` whose arg-max logit is the label: 1/N sum_i 1[argmax_c l_ic = y_i]."""
+  _, logits = extract(extractor, images, batch_size=batch_size)
+  return float(np.mean(np.argmax(logits, axis=1) == np.asarray(labels).reshape(-1)))
+
+
+def train_classifier(dataset: data_lib.ImageDataset, config: ml_collections.ConfigDict, *,
+                     log: Optional[Callable[[str], None]] = None) -> ClassifierExtractor:
+  """Trains a `LeNet` extractor on `dataset`'s labelled training split.
+
+  Minimises the cross-entropy with Adam(lr_t), lr_t = lr (1 + cos(pi t / T)) / 2,
+  over T = num_steps (or num_epochs * floor(N / B)) steps; batch t holds the
+  images `gan.data.batch_indices(N, B, seed, t)`, and the weights start from
+  `jax.random.key(seed)`. Nothing else is random, so the weights (and checksum)
+  are a function of (data, recipe, platform).
+
+  Args:
+    dataset: an `ImageDataset` with class labels (and, for the accuracy, a test split).
+    config: a `classifier_config()`.
+    log: where to print progress lines (default: stderr).
+
+  Returns:
+    The trained `ClassifierExtractor`; `info` holds its checksum, the recipe, the
+    data's fingerprint, the test accuracy (None without a test split) and the
+    training time.
+  """
+  _check_recipe(config)
+  log = log or (lambda line: print(line, file=sys.stderr, flush=True))
+  images, labels = _training_split(dataset, config)
+  num_classes = _num_classes(labels, dataset.name)
+  if images.shape[0] < config.batch_size:
+    raise UserError(f"{images.shape[0]} training images are fewer than one batch of "
+                    f"{config.batch_size}; lower --config.batch_size")
+  num_steps = config.num_steps or config.num_epochs * (images.shape[0] // config.batch_size)
+  module = LeNet(num_classes=num_classes, conv_widths=tuple(config.conv_widths),
+                 kernel_size=config.kernel_size, feature_dim=config.feature_dim)
+  params = module.init(jax.random.key(config.seed),
+                       jnp.zeros((1,) + dataset.image_shape, jnp.float32))["params"]
+  optimizer = optax.adam(optax.cosine_decay_schedule(config.learning_rate, num_steps))
+  opt_state = optimizer.init(params)
+  train_step = _make_train_step(module, optimizer)
+
+  from tqdm.auto import tqdm  # pylint: disable=g-import-not-at-top
+  start = time.perf_counter()
+  with tqdm(total=num_steps, desc="training extractor", unit="step", file=sys.stderr,
+            disable=not config.progress_bar, dynamic_ncols=True) as bar:
+    for step in range(num_steps):
+      idx = data_lib.batch_indices(images.shape[0], config.batch_size, config.seed, step)
+      params, opt_state, loss = train_step(params, opt_state, images[idx], labels[idx])
+      bar.update(1)
+      if step % 50 == 0 or step == num_steps - 1:
+        bar.set_postfix(loss=f"{float(loss):.4f}", refresh=False)
+  params = jax.device_get(params)
+  train_seconds = time.perf_counter() - start
+
+  stem = dataset.name[:-4] if dataset.name.endswith(".npz") else dataset.name
+  info = {
+      "format_version": FORMAT_VERSION,
+      "kind": "lenet",
+      "name": f"lenet-{stem}",
+      "checksum": params_checksum(params),
+      "image_shape": list(dataset.image_shape),
+      "architecture": {"num_classes": num_classes, "conv_widths": list(config.conv_widths),
+                       "kernel_size": config.kernel_size, "feature_dim": config.feature_dim},
+      "dataset": {"name": dataset.name,
+                  "fingerprint": dataset_fingerprint(dataset.train_images, dataset.train_labels),
+                  "num_train_used": int(images.shape[0]),
+                  "num_test_used": 0},
+      "recipe": recipe(config),
+      "num_steps": int(num_steps),
+      "final_loss": float(loss),
+      "test_accuracy": None,
+      "train_seconds": round(train_seconds, 1),
+      "platform": jax.default_backend(),
+      "jax_version": jax.__version__,
+  }
+  extractor = ClassifierExtractor(module, params, info)
+  num_test = config.num_test_examples or dataset.test_images.shape[0]
+  if dataset.test_images.shape[0]:
+    num_test = min(num_test, dataset.test_images.shape[0])
+    info["test_accuracy"] = classifier_accuracy(extractor, dataset.test_images[:num_test],
+                                                dataset.test_labels[:num_test])
+    info["dataset"]["num_test_used"] = int(num_test)
+  accuracy = info["test_accuracy"]
+  log(f"trained {info['name']} in {num_steps} steps, {train_seconds:.0f} s: test accuracy "
+      f"{'n/a (no test split)' if accuracy is None else f'{accuracy:.4f}'}, "
+      f"checksum {info['checksum'][:16]}")
+  return extractor
+
+
+# ----------------------------------------------------------------------------- disk
+
+
+def _abstract_params(module: LeNet, image_shape) -> Any:
+  device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
+  shapes = jax.eval_shape(module.init, jax.random.key(0),
+                          jnp.zeros((1,) + tuple(image_shape), jnp.float32))["params"]
+  return jax.tree.map(lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=device), shapes)
+
+
+def check_output_directory(directory: str) -> str:
+  """Raises unless an extractor can be written to `directory`; returns its absolute path."""
+  directory = os.path.abspath(directory)
+  if os.path.exists(os.path.join(directory, EXTRACTOR_FILE)):
+    raise UserError(f"{directory!r} already holds an extractor; choose another directory or "
+                    f"delete it first")
+  if os.path.exists(directory) and (not os.path.isdir(directory) or os.listdir(directory)):
+    raise UserError(f"{directory!r} exists and is not an empty directory; choose a fresh "
+                    f"directory for the extractor")
+  parent = os.path.dirname(directory)
+  while not os.path.exists(parent):
+    parent = os.path.dirname(parent)
+  if not os.access(parent, os.W_OK | os.X_OK):
+    raise UserError(f"cannot write the extractor under {parent!r}; choose a writable directory")
+  return directory
+
+
+def save_extractor(extractor: ClassifierExtractor, directory: str) -> str:
+  """Writes `extractor` to `directory` (which must not hold one); returns the path.
+
+  The files are written into a temporary sibling directory that is renamed into
+  place when complete, so a reader never sees a half-written extractor.
+  """
+  import orbax.checkpoint as ocp  # pylint: disable=g-import-not-at-top
+  directory = check_output_directory(directory)
+  os.makedirs(os.path.dirname(directory), exist_ok=True)
+  tmp = f"{directory}.tmp-{os.getpid()}"
+  shutil.rmtree(tmp, ignore_errors=True)
+  os.makedirs(tmp)
+  with ocp.StandardCheckpointer() as checkpointer:
+    checkpointer.save(os.path.join(tmp, PARAMS_DIR), extractor.params)
+    checkpointer.wait_until_finished()
+  with open(os.path.join(tmp, EXTRACTOR_FILE), "w", encoding="utf-8") as f:
+    json.dump(extractor.info, f, indent=2, sort_keys=True)
+    f.write("\n")
+  try:
+    os.rename(tmp, directory)  # Replaces an empty directory; fails on a filled one.
+  except OSError as error:
+    shutil.rmtree(tmp, ignore_errors=True)
+    raise UserError(f"cannot move the extractor into {directory!r} ({error.strerror}); "
+                    f"another process may have written one there") from error
+  return directory
+
+
+def _load_lenet(directory: str, info: dict[str, Any]) -> ClassifierExtractor:
+  import orbax.checkpoint as ocp  # pylint: disable=g-import-not-at-top
+  arch = info["architecture"]
+  module = LeNet(num_classes=arch["num_classes"], conv_widths=tuple(arch["conv_widths"]),
+                 kernel_size=arch["kernel_size"], feature_dim=arch["feature_dim"])
+  try:
+    with ocp.StandardCheckpointer() as checkpointer:
+      params = checkpointer.restore(os.path.join(directory, PARAMS_DIR),
+                                    _abstract_params(module, info["image_shape"]))
+  except Exception as error:  # Orbax raises many types for unreadable data.
+    raise UserError(f"cannot read the weights in {directory!r} ({type(error).__name__}); "
+                    f"delete the directory and train the extractor again") from error
+  params = jax.device_get(params)
+  actual = params_checksum(params)
+  if actual != info.get("checksum"):
+    raise UserError(f"the weights in {directory!r} have checksum {actual[:16]}..., not the "
+                    f"recorded {str(info.get('checksum'))[:16]}...; they are damaged: delete "
+                    f"the directory and train the extractor again")
+  return ClassifierExtractor(module, params, info)
+
+
+# kind -> loader(directory, info) -> FeatureExtractor. An Inception network is one
+# more entry here (its extractor.json names kind "inception_v3").
+EXTRACTOR_KINDS: dict[str, Callable[[str, dict], FeatureExtractor]] = {
+    "lenet": _load_lenet,
+}
+
+
+def load_extractor(directory: str) -> FeatureExtractor:
+  """The extractor saved in `directory` (its loader checks the weights' checksum)."""
+  path = os.path.join(directory, EXTRACTOR_FILE)
+  if not os.path.isfile(path):
+    raise UserError(f"no extractor in {directory!r} (no {EXTRACTOR_FILE}); train one with "
+                    f"python -m experiments.train_classifier --workdir={directory} "
+                    f"--config.dataset=..., or leave --extractor out to use the cache")
+  try:
+    with open(path, encoding="utf-8") as f:
+      info = json.load(f)
+    kind = info["kind"]
+  except (OSError, ValueError, KeyError, TypeError) as error:
+    raise UserError(f"cannot read {path} ({type(error).__name__}); delete {directory!r} and "
+                    f"train the extractor again") from error
+  if kind not in EXTRACTOR_KINDS:
+    raise UserError(f"unknown extractor kind {kind!r} in {path}; known kinds: "
+                    f"{sorted(EXTRACTOR_KINDS)}")
+  return EXTRACTOR_KINDS[kind](directory, info)
+
+
+# ---------------------------------------------------------------------------- cache
+
+
+def default_cache_dir() -> str:
+  """`$GAN_CACHE_DIR/extractors`, else `$XDG_CACHE_HOME/gan/extractors` (~/.cache)."""
+  if os.environ.get(CACHE_ENV):
+    return os.path.join(os.environ[CACHE_ENV], "extractors")
+  base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+  return os.path.join(base, "gan", "extractors")
+
+
+def cache_entry(dataset: data_lib.ImageDataset, config: ml_collections.ConfigDict) -> str:
+  """The cache's name for (data, recipe): `lenet-<data set>-<12 hex of their sha256>`."""
+  stem = dataset.name[:-4] if dataset.name.endswith(".npz") else dataset.name
+  key = hashlib.sha256(json.dumps(
+      {"data": dataset_fingerprint(dataset.train_images, dataset.train_labels),
+       "recipe": recipe(config), "format": FORMAT_VERSION}, sort_keys=True).encode())
+  return f"lenet-{stem}-{key.hexdigest()[:12]}"
+
+
+def cached_extractor(dataset: data_lib.ImageDataset,
+                     config: Optional[ml_collections.ConfigDict] = None, *,
+                     cache_dir: Optional[str] = None,
+                     log: Optional[Callable[[str], None]] = None) -> FeatureExtractor:
+  """The extractor for `dataset` from the cache, trained (and cached) on first use.
+
+  Args:
+    dataset: the real data; its labelled training split trains the classifier.
+    config: the recipe (default `classifier_config()`); part of the cache key.
+    cache_dir: default `default_cache_dir()`.
+    log: where to print what happens (default: stderr).
+
+  Returns:
+    The loaded or newly trained extractor.
+  """
+  config = classifier_config() if config is None else config
+  _check_recipe(config)
+  log = log or (lambda line: print(line, file=sys.stderr, flush=True))
+  directory = os.path.join(cache_dir or default_cache_dir(), cache_entry(dataset, config))
+  if os.path.isfile(os.path.join(directory, EXTRACTOR_FILE)):
+    return load_extractor(directory)
+  log(f"no feature extractor for {dataset.name} in {directory}; training one on its "
+      f"training split (done once, then cached; a few minutes on 2 CPU cores)")
+  extractor = train_classifier(dataset, config, log=log)
+  try:
+    save_extractor(extractor, directory)
+  except UserError:
+    if not os.path.isfile(os.path.join(directory, EXTRACTOR_FILE)):
+      raise
+    return load_extractor(directory)  # Another process cached one meanwhile.
+  log(f"cached the extractor in {directory}")
+  return extractor

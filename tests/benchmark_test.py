@@ -1,0 +1,196 @@
+"""The speed benchmark: its command end to end, the references' work, and the multi-step.
+
+`make_multi_step` is checked against as many single steps. On XLA:CPU (JAX 0.10.2)
+they agree to float rounding, not bit for bit: 3 steps unrolled (the default)
+differ from 3 separate calls by at most 1.5e-8 in the state of both the tiny MLP
+and a tiny DCGAN (XLA fuses the combined program differently); a rolled scan
+(`unroll=1`) is bit-exact for the MLP and within 5.4e-7 for the DCGAN. Hence the
+tolerance below.
+"""
+
+import json
+import math
+
+import chex
+import flax
+import jax
+import numpy as np
+import pytest
+
+from conftest import run_module
+from experiments import benchmark
+from experiments import references as ref
+from gan import config as config_lib
+from gan import train
+from gan.train_step import make_multi_step
+
+IMAGE_SHAPE = (28, 28, 1)
+
+
+def _mlp_matmul_flops(batch, g_widths, d_widths, pixels=784, noise_dim=100):
+  """FLOPs of the matmuls of one step of the MLP GAN, counted by hand.
+
+  With G_l, D_l = 2B * fan_in * fan_out of layer l, one step is
+    D update: G forward (no gradient), D forward on real and on fake, and for each
+      the weight gradients of every layer and input gradients of all but the
+      first: 3 sum(D) + (D_2 + ... ) per call, twice;
+    G update: G forward, D forward, D input gradients of every layer (D's
+      weights are constants there), G weight gradients of every layer and input
+      gradients of all but the first,
+  in all 3 sum(G) + sum(G_2..) + 6 sum(D) + 2 sum(D_2..).
+  """
+  def layers(dims):
+    return [2 * batch * a * b for a, b in zip(dims[:-1], dims[1:])]
+  g = layers([noise_dim, *g_widths, pixels])
+  d = layers([pixels, *d_widths, 1])
+  return 3 * sum(g) + sum(g[1:]) + 6 * sum(d) + 2 * sum(d[1:])
+
+
+def _dot_general_flops(jaxpr) -> int:
+  """2 * output size * contracted size, summed over every dot_general, nested ones too."""
+  total = 0
+  for eqn in jaxpr.eqns:
+    if eqn.primitive.name == "dot_general":
+      (lhs_contracting, _), _ = eqn.params["dimension_numbers"]
+      lhs_shape = eqn.invars[0].aval.shape
+      total += 2 * math.prod(eqn.outvars[0].aval.shape) * math.prod(
+          lhs_shape[d] for d in lhs_contracting)
+    for value in eqn.params.values():
+      for sub in value if isinstance(value, (tuple, list)) else (value,):
+        if isinstance(sub, jax.extend.core.ClosedJaxpr):
+          total += _dot_general_flops(sub.jaxpr)
+        elif isinstance(sub, jax.extend.core.Jaxpr):
+          total += _dot_general_flops(sub)
+  return total
+
+
+def test_hand_count_of_the_full_mlp_step():
+  # B = 64, G 100-128-128-784, D 784-128-128-1: the count torch's FlopCounterMode gives.
+  assert _mlp_matmul_flops(64, (128, 128), (128, 128)) == 158_662_656
+
+
+def test_our_step_does_exactly_the_hand_counted_matmuls():
+  config = benchmark._our_config("mlp", 16, 0.25, [])  # pylint: disable=protected-access
+  assert config.g_widths == (32, 32) and config.batch_size == 16
+  gan = train.setup(config, IMAGE_SHAPE)
+  state = gan.init_state()
+  batch = gan.shard_batch(np.zeros((1, 16) + IMAGE_SHAPE, np.float32))
+  jaxpr = jax.make_jaxpr(gan.train_step)(state, batch, gan.train_key).jaxpr
+  assert _dot_general_flops(jaxpr) == _mlp_matmul_flops(16, (32, 32), (32, 32))
+
+
+def test_torch_reference_does_the_same_matmuls_and_has_our_parameter_count():
+  pytest.importorskip("torch")
+  from experiments.references import torch_gan  # pylint: disable=g-import-not-at-top
+  assert torch_gan.count_flops("mlp", 0.25, 16) == _mlp_matmul_flops(16, (32, 32), (32, 32))
+  for model, ours in (("mlp", 247_697), ("dcgan", 2_518_338)):
+    generator, discriminator = torch_gan.build_models(model)
+    assert sum(p.numel() for m in (generator, discriminator) for p in m.parameters()) == ours
+
+
+def test_torch_reference_init_has_flax_lecun_normal_scale():
+  torch = pytest.importorskip("torch")
+  from experiments.references import torch_gan  # pylint: disable=g-import-not-at-top
+  torch.manual_seed(0)
+  generator, _ = torch_gan.build_models("dcgan")
+  weight = generator.layers[0].weight  # ConvTranspose 256 -> 128, 5x5: fan_in 6400.
+  np.testing.assert_allclose(float(weight.detach().std()), 1 / math.sqrt(25 * 256), rtol=0.02)
+  assert float(weight.detach().abs().max()) <= 2 * ref.lecun_normal_std(25 * 256) + 1e-7
+
+
+def test_summarize_takes_medians_and_spreads_over_all_repeats():
+  summary = ref.summarize([[1.0, 2.0], [4.0, 0.5]], steps_per_repeat=4, images_per_step=8)
+  # Steps/s per repeat: 4, 2 | 1, 8.
+  assert summary["steps_per_s"] == 3.0
+  assert summary["steps_per_s_spread"] == [1.0, 8.0]
+  assert summary["steps_per_s_per_round"] == [3.0, 4.5]
+  assert summary["images_per_s"] == 24.0
+  assert summary["repeats"] == 4
+
+
+def test_benchmark_command_times_ours_and_a_reference_and_reports_ratios(tmp_path):
+  impls = "jax,torch" if benchmark.available("torch") is None else "jax"
+  out = tmp_path / "bench.jsonl"
+  result = run_module("experiments.benchmark", "--cases=mlp", "--batch_sizes=8",
+                      "--width_scales=0.125", f"--impls={impls}", "--rounds=2", "--repeats=2",
+                      "--min_repeat_seconds=0.01", "--config.conv_impl=native",
+                      f"--out={out}", timeout=300)
+  assert result.returncode == 0, result.stderr[-3000:]
+  record = json.loads(result.stdout.strip().splitlines()[-1])
+  assert json.loads(out.read_text()) == record
+  assert (record["case"], record["batch_size"], record["width_scale"]) == ("mlp", 8, 0.125)
+  ours = record["impls"]["jax"]
+  assert ours["g_widths"] == [16, 16] and ours["conv_impl"] == "native"
+  assert ours["repeats"] == 4 and len(ours["steps_per_s_per_round"]) == 2
+  assert ours["steps_per_s"] > 0 and ours["images_per_s"] == pytest.approx(8 * ours["steps_per_s"])
+  assert ours["compile_s"] > 0 and ours["peak_rss_mb"] > 50
+  assert ours["gflop_per_s_xla_count"] == pytest.approx(
+      record["flops_per_step_xla"] * ours["steps_per_s"] / 1e9)
+  if "torch" in impls:
+    theirs = record["impls"]["torch"]
+    assert theirs["flops_per_step"] == _mlp_matmul_flops(8, (16, 16), (16, 16))
+    assert record["ratios"]["jax/torch"] == pytest.approx(
+        ours["steps_per_s"] / theirs["steps_per_s"])
+    assert "jax/torch" in record["ratios_per_round"]
+
+
+def test_benchmark_rejects_an_unknown_case_in_one_line():
+  result = run_module("experiments.benchmark", "--cases=resnet")
+  assert result.returncode == 2
+  assert result.stderr.strip().startswith("error: unknown case 'resnet'")
+
+
+def test_plot_draws_the_three_scaling_curves(tmp_path):
+  def record(case, batch, width, rate, rss):
+    return {"case": case, "batch_size": batch, "width_scale": width,
+            "impls": {"jax": {"steps_per_s": rate, "peak_rss_mb": rss},
+                      "torch": {"steps_per_s": rate / 2, "peak_rss_mb": rss / 2}}}
+  records = [record("mlp", b, 1.0, 1000 / b, b) for b in (32, 64, 128)]
+  records += [record("mlp", 64, w, 10 / w, 64) for w in (0.5, 2.0)]
+  paths = benchmark.plot(records, str(tmp_path))
+  assert sorted(p.rsplit("/", 1)[1] for p in paths) == [
+      "benchmark_batch_memory.png", "benchmark_batch_steps.png", "benchmark_width_steps.png"]
+
+
+# ----------------------------------------------------------------------- multi-step
+
+
+def _tiny_config():
+  c = config_lib.base_config()
+  c.model, c.g_widths, c.d_widths, c.dropout_rate = "mlp", (32,), (32,), 0.2
+  c.batch_size, c.noise_dim, c.d_steps, c.ema_decay = 8, 16, 2, 0.9
+  return c
+
+
+@pytest.mark.parametrize("unroll", [True, 1])
+def test_multi_step_equals_as_many_single_steps(unroll):
+  num_steps = 2
+  gan = train.setup(_tiny_config(), IMAGE_SHAPE)
+  rng = np.random.default_rng(0)
+  batches = rng.uniform(-1, 1, (num_steps, 2, 8) + IMAGE_SHAPE).astype(np.float32)
+
+  state, singles = gan.init_state(), []
+  for i in range(num_steps):
+    state, metrics = gan.train_step(state, gan.shard_batch(batches[i]), gan.train_key)
+    singles.append(jax.device_get(metrics))
+
+  multi_step = jax.jit(make_multi_step(gan.train_step, num_steps, unroll=unroll),
+                       donate_argnums=0)
+  multi_state, stacked = multi_step(gan.init_state(), batches, gan.train_key)
+
+  assert int(multi_state.step) == num_steps
+  expected = flax.serialization.to_state_dict(state)
+  actual = flax.serialization.to_state_dict(multi_state)
+  chex.assert_trees_all_close(actual, expected, rtol=1e-5, atol=1e-6)
+  for i in range(num_steps):
+    chex.assert_trees_all_close(jax.tree.map(lambda m, i=i: m[i], stacked), singles[i],
+                                rtol=1e-5, atol=1e-6)
+
+
+def test_multi_step_refuses_a_block_of_the_wrong_length():
+  gan = train.setup(_tiny_config(), IMAGE_SHAPE)
+  multi_step = make_multi_step(gan.train_step, 3)
+  with pytest.raises(ValueError, match="3"):
+    multi_step(gan.init_state(), np.zeros((2, 2, 8) + IMAGE_SHAPE, np.float32), gan.train_key)
+  with pytest.raises(ValueError, match="positive"):
+    make_multi_step(gan.train_step, 0)

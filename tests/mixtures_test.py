@@ -1,0 +1,66 @@
+"""The 2-D mixtures: their modes (8 distinct on the ring, 25 on the grid) and sampling."""
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from gan import mixtures
+from gan.errors import UserError
+
+
+def test_ring_has_eight_distinct_modes_on_the_unit_circle():
+  ring = mixtures.get_mixture("ring")
+  assert ring.num_modes == 8 and ring.std == 0.01
+  np.testing.assert_allclose(np.linalg.norm(ring.means, axis=1), 1.0, atol=1e-12)
+  angles = np.sort(np.mod(np.arctan2(ring.means[:, 1], ring.means[:, 0]), 2 * np.pi))
+  np.testing.assert_allclose(angles, np.arange(8) * np.pi / 4, atol=1e-12)
+  gaps = np.linalg.norm(ring.means[:, None] - ring.means[None], axis=-1)
+  assert np.min(gaps + np.eye(8) * 9) == pytest.approx(2 * np.sin(np.pi / 8))
+  # The bug this avoids: linspace(0, 2 pi, 8) repeats the first mode.
+  buggy = np.linspace(0, 2 * np.pi, 8)
+  buggy_means = np.round(np.stack([np.cos(buggy), np.sin(buggy)], 1), 9)
+  assert len({tuple(m) for m in buggy_means}) == 7
+
+
+def test_grid_is_the_5x5_lattice_with_spacing_2():
+  grid = mixtures.get_mixture("grid")
+  assert grid.num_modes == 25 and grid.std == 0.05
+  expected = {(x, y) for x in (-4, -2, 0, 2, 4) for y in (-4, -2, 0, 2, 4)}
+  assert {tuple(m) for m in np.round(grid.means, 12) + 0.0} == expected
+
+
+def test_samples_are_a_pure_function_of_key_and_step():
+  ring = mixtures.get_mixture("ring")
+  key = jax.random.key(3)
+  batch = jax.jit(lambda k, s: mixtures.mixture_batch(ring, k, s, batch_size=16, d_steps=2))
+  a, b, c = batch(key, 5), batch(key, 5), batch(key, 6)
+  chex.assert_shape(a, (2, 16, 2))
+  np.testing.assert_array_equal(a, b)
+  assert not np.array_equal(a, c)
+  assert not np.array_equal(a[0], a[1])  # The two D updates see different points.
+  np.testing.assert_allclose(a, mixtures.sample(ring, jax.random.fold_in(key, 5), (2, 16)),
+                             atol=1e-6)  # jit may fuse mu + sigma * eps differently.
+
+
+def test_samples_have_uniform_modes_and_the_mixture_std():
+  grid = mixtures.get_mixture("grid")
+  points, modes = mixtures.sample_with_modes(grid, jax.random.key(0), (50000,))
+  points, modes = np.asarray(points, np.float64), np.asarray(modes)
+  counts = np.bincount(modes, minlength=25)
+  assert counts.min() > 1800 and counts.max() < 2200  # 2000 expected, sd ~44.
+  residual = points - grid.means[modes]
+  np.testing.assert_allclose(residual.std(axis=0), 0.05, rtol=0.02)
+  np.testing.assert_allclose(residual.mean(axis=0), 0.0, atol=1e-3)
+
+
+def test_unknown_mixture_names_the_choices():
+  with pytest.raises(UserError, match="grid.*ring"):
+    mixtures.get_mixture("spiral")
+
+
+def test_mixtures_hash_by_value_for_jit():
+  assert hash(mixtures.ring()) == hash(mixtures.get_mixture("ring"))
+  assert mixtures.ring() == mixtures.get_mixture("ring") != mixtures.grid()
+  assert jnp.asarray(mixtures.ring(num_modes=5).means).shape == (5, 2)
