@@ -329,7 +329,8 @@ def plot(records: list[dict], directory: str) -> list[str]:
   benchmark_batch_steps.png: steps/s against batch size (width scale 1);
   benchmark_width_steps.png: steps/s against width scale (the case's own batch);
   benchmark_batch_memory.png: peak RSS against batch size (width scale 1).
-  One panel per case, one line per implementation, log-log axes.
+  One panel per case (titled with the load average the records saw), one line
+  per implementation, log-log axes.
   """
   import matplotlib  # pylint: disable=g-import-not-at-top
   matplotlib.use("Agg")
@@ -363,7 +364,9 @@ def plot(records: list[dict], directory: str) -> list[str]:
         drew = True
       ax.set_xscale("log", base=2)
       ax.set_yscale("log")
-      ax.set_title(case)
+      loads = [r["load_average_before"][0] for r in rows if "load_average_before" in r]
+      # The machine's load while timing: curves taken under load are only indicative.
+      ax.set_title(f"{case} (load average {min(loads):.1f}-{max(loads):.1f})" if loads else case)
       ax.set_xlabel(xlabel)
       ax.set_ylabel(ylabel)
       ax.grid(True, which="both", alpha=0.3)

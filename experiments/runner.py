@@ -24,6 +24,7 @@ signal number (143 for SIGTERM, 130 for SIGINT) after a signal stopped the run a
 its checkpoint was saved.
 """
 
+import difflib
 import os
 import sys
 from typing import Callable
@@ -33,7 +34,7 @@ from absl import flags
 from ml_collections import config_flags
 
 from gan import parallel, train
-from gan.errors import UserError, run_cli
+from gan.errors import UserError, exit_with, run_cli
 
 _ENVIRONMENT = ("JAX_COORDINATOR_ADDRESS", "JAX_NUM_PROCESSES", "JAX_PROCESS_ID")
 
@@ -61,7 +62,9 @@ def run(get_config: Callable[[], ml_collections.ConfigDict]) -> None:
   """
   workdir = flags.DEFINE_string("workdir", None, "Directory for checkpoints, samples and "
                                 "logs; running again with it resumes the run.", required=True)
-  config_flag = config_flags.DEFINE_config_dict("config", get_config())
+  config = get_config()
+  _check_config_overrides(sys.argv[1:], config)
+  config_flag = config_flags.DEFINE_config_dict("config", config)
   allow_config_change = flags.DEFINE_list(
       "allow_config_change", [], "Config fields that may differ from the saved config of the "
       "run being resumed, e.g. loss,d_lr.")
@@ -87,3 +90,23 @@ def run(get_config: Callable[[], ml_collections.ConfigDict]) -> None:
       sys.exit(128 + interrupted.signum)
 
   run_cli(main)
+
+
+def _check_config_overrides(args: list[str], config: ml_collections.ConfigDict) -> None:
+  """Exits with one line when `--config.NAME=` names no field of `config`.
+
+  (ml_collections would raise a traceback while the flag is being defined.)
+  """
+  for arg in args:
+    if not arg.startswith("--config."):
+      continue
+    path = arg[len("--config."):].split("=", 1)[0].split(".")
+    node = config
+    for depth, name in enumerate(path):
+      if not isinstance(node, ml_collections.ConfigDict) or name not in node:
+        fields = sorted(node.keys()) if isinstance(node, ml_collections.ConfigDict) else []
+        close = difflib.get_close_matches(name, fields, n=1)
+        hint = f"did you mean --config.{'.'.join(path[:depth] + close)}?" if close else (
+            f"the fields are {fields}")
+        exit_with(UserError(f"--config.{'.'.join(path)}: no such config field; {hint}"))
+      node = node[name]

@@ -32,4 +32,11 @@ def run_cli(main: Callable[[list[str]], None]) -> None:
     except UserError as error:
       exit_with(error)
 
-  app.run(guarded)
+  def parse_flags(argv):
+    from absl import flags  # pylint: disable=g-import-not-at-top
+    try:
+      return flags.FLAGS(argv)
+    except flags.Error as error:  # A bad flag name or value: one line too.
+      exit_with(UserError(f"{error}; see --helpshort for the flags"))
+
+  app.run(guarded, flags_parser=parse_flags)

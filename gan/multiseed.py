@@ -8,9 +8,9 @@ whole loop is vmapped over a leading seed axis of the state and the keys:
 
   run(states[S], train_keys[S], data_keys[S]) -> (states[S], metrics[S, num_steps])
 
-Seed s behaves exactly as a run of that seed alone (`tests/multiseed_test.py` checks
-the vmapped step against the per-seed step): vmap changes how the work is batched,
-not what is computed.
+Seed s computes what a run of that seed alone computes, up to float rounding
+(`tests/multiseed_test.py` checks the vmapped steps against the per-seed steps):
+vmap changes how the work is batched, not what is computed.
 
 Keys of seed s: `jax.random.key(s)` split once into (init, train, sample, data). The
 update folds the step into the train key (`gan.train_step.step_keys`) and the data
@@ -28,7 +28,7 @@ from gan.state import GANState, generate
 
 Array = jax.Array
 TrainStep = Callable[[GANState, Array, Array], tuple[GANState, dict[str, Array]]]
-BatchFn = Callable[[Array, Array], Array]
+BatchFn = Callable[..., Array]
 
 KEY_NAMES = ("init", "train", "sample", "data")
 
@@ -47,57 +47,46 @@ def init_states(create_fn: Callable[[Array], GANState], init_keys: Array) -> GAN
   return jax.jit(jax.vmap(create_fn))(init_keys)
 
 
-def make_run_steps(train_step: TrainStep, batch_fn: BatchFn,
-                   num_steps: int) -> Callable[[GANState, Array, Array], tuple[GANState, dict]]:
+def make_run_steps(train_step: TrainStep, batch_fn: BatchFn, num_steps: int, *,
+                   unroll: int | bool = 1) -> Callable[..., tuple[GANState, dict]]:
   """One seed, `num_steps` updates in one program (`lax.scan`).
 
   Args:
     train_step: the pure update `(state, batch, key) -> (state, metrics)`, e.g.
       `gan.train_step.make_train_step(cfg)`.
-    batch_fn: `(data_key, step) -> batch`, the real batch of a step (for the mixtures
-      `gan.mixtures.mixture_batch`).
+    batch_fn: `(data_key, step, *data) -> batch`, the real batch of a step (for the
+      mixtures `gan.mixtures.mixture_batch`; for Stacked MNIST
+      `gan.mixtures.stacked_mnist_batch`, with the digits as `data`).
     num_steps: updates per call.
+    unroll: `lax.scan`'s unroll; True inlines every step (XLA:CPU runs convolution
+      gradients inside a rolled loop much more slowly, see `gan.train_step`).
 
   Returns:
-    `run_steps(state, train_key, data_key) -> (state, metrics)`, metrics of shape
-    (num_steps,) each.
+    `run_steps(state, train_key, data_key, *data) -> (state, metrics)`, metrics of
+    shape (num_steps,) each; `data` (e.g. an image array) is passed through to
+    `batch_fn` as an argument, never baked into the program as a constant.
   """
 
-  def run_steps(state: GANState, train_key: Array, data_key: Array):
+  def run_steps(state: GANState, train_key: Array, data_key: Array, *data):
     def body(state, _):
-      return train_step(state, batch_fn(data_key, state.step), train_key)
-    return jax.lax.scan(body, state, None, length=num_steps)
+      return train_step(state, batch_fn(data_key, state.step, *data), train_key)
+    return jax.lax.scan(body, state, None, length=num_steps, unroll=unroll)
 
   return run_steps
 
 
-def make_multiseed_run(train_step: TrainStep, batch_fn: BatchFn, num_steps: int,
-                       *, donate: bool = True) -> Callable[..., tuple[GANState, dict]]:
-  """Jitted `run(states, train_keys, data_keys)`: `make_run_steps` vmapped over seeds.
+def make_multiseed_run(train_step: TrainStep, batch_fn: BatchFn, num_steps: int, *,
+                       num_data_args: int = 0, unroll: int | bool = 1,
+                       donate: bool = True) -> Callable[..., tuple[GANState, dict]]:
+  """Jitted `run(states, train_keys, data_keys, *data)`: `make_run_steps` vmapped over seeds.
 
-  Every argument has a leading seed axis S; returns (states, metrics) with metrics
-  of shape (S, num_steps). The states are donated when `donate`.
+  States and keys have a leading seed axis S; the `num_data_args` data arguments
+  are shared by all seeds (not vmapped). Returns (states, metrics) with metrics of
+  shape (S, num_steps). The states are donated when `donate`.
   """
-  run = jax.vmap(make_run_steps(train_step, batch_fn, num_steps))
+  run = jax.vmap(make_run_steps(train_step, batch_fn, num_steps, unroll=unroll),
+                 in_axes=(0, 0, 0) + (None,) * num_data_args)
   return jax.jit(run, donate_argnums=(0,) if donate else ())
-
-
-def make_sequential_run(train_step: TrainStep, batch_fn: BatchFn, num_steps: int,
-                        *, donate: bool = True) -> Callable[..., tuple[GANState, dict]]:
-  """The baseline: the same `run(states, train_keys, data_keys)`, one seed after another.
-
-  Each seed runs the jitted single-seed program (`make_run_steps`); results are
-  stacked as `make_multiseed_run` returns them.
-  """
-  single = jax.jit(make_run_steps(train_step, batch_fn, num_steps),
-                   donate_argnums=(0,) if donate else ())
-
-  def run(states: GANState, train_keys: Array, data_keys: Array):
-    outputs = [single(take_seed(states, i), train_keys[i], data_keys[i])
-               for i in range(train_keys.shape[0])]
-    return jax.tree.map(lambda *xs: jnp.stack(xs), *outputs)
-
-  return run
 
 
 def take_seed(tree: Any, index: int) -> Any:

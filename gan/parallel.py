@@ -74,3 +74,16 @@ def global_batch(local_batch: np.ndarray, mesh: jax.sharding.Mesh,
 def replicate(tree: Any, mesh: jax.sharding.Mesh) -> Any:
   """Places a pytree on every device of the mesh."""
   return jax.device_put(tree, replicated(mesh))
+
+
+def barrier(name: str, timeout_s: int = 3600) -> None:
+  """Waits until every process has reached the barrier `name` (unique per use).
+
+  A barrier of JAX's coordination service, not a device collective: on CPU, gloo
+  gives the processes of a collective only 30 s to meet when it first sets up,
+  less than a compilation can take on a loaded host.
+  """
+  if jax.process_count() == 1:
+    return
+  from orbax.checkpoint import multihost  # pylint: disable=g-import-not-at-top
+  multihost.get_jax_distributed_client().wait_at_barrier(name, timeout_in_ms=timeout_s * 1000)

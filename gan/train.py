@@ -21,6 +21,7 @@ counts it in the logs (`skipped_steps`).
 
 import collections
 import dataclasses
+import itertools
 import json
 import os
 import signal
@@ -502,6 +503,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
     checkpointer.close()
 
 
+_BARRIERS = itertools.count()
+
+
 def _train_loop(config, workdir, gan, dataset, state, checkpointer, hooks, is_main):
   """The steps of `train_and_evaluate`, from `state.step` to `config.num_steps`."""
   start = int(state.step)
@@ -544,6 +548,14 @@ def _train_loop(config, workdir, gan, dataset, state, checkpointer, hooks, is_ma
     images.save_grid(samples, os.path.join(workdir, "samples", f"step_{step:06d}.png"))
     writer.write_image(step, "samples", images.make_grid(samples))
 
+  train_step = gan.train_step
+  if jax.process_count() > 1 and start < config.num_steps:
+    # Compile before the first step, then meet: every process then reaches the first
+    # collective of the step within moments of the others.
+    train_step = gan.train_step.lower(state, gan.shard_batch(batches(start)),
+                                      gan.train_key).compile()
+    parallel.barrier(f"gan.train:compiled:{next(_BARRIERS)}")
+
   from tqdm.auto import tqdm  # pylint: disable=g-import-not-at-top
   progress = tqdm(total=config.num_steps, initial=start, unit="step", dynamic_ncols=True,
                   disable=not (is_main and config.progress_bar))
@@ -553,7 +565,7 @@ def _train_loop(config, workdir, gan, dataset, state, checkpointer, hooks, is_ma
     with stop_requests:
       for step in range(start, config.num_steps):
         batch = gan.shard_batch(batches(step))
-        state, metrics = gan.train_step(state, batch, gan.train_key)
+        state, metrics = train_step(state, batch, gan.train_key)
         first_nonfinite = _first_nonfinite(first_nonfinite, metrics["nonfinite"], step)
         done = step + 1
         progress.update(1)

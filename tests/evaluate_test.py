@@ -6,12 +6,12 @@ import math
 import os
 import shutil
 
-import numpy as np
 import pytest
 
 from conftest import run_module
 from gan import data
-from gan.evaluate import METRICS, evaluation_hook
+from gan.errors import UserError
+from gan.evaluate import METRICS, evaluation_hook, make_protocol
 from gan.metrics import features
 from gan.train import load_run_config, restore_run
 
@@ -106,11 +106,17 @@ def test_the_training_hook_scores_like_the_command(run, evaluations, mnist_npz):
   assert hook(3, state) == {name: expected[name] for name in METRICS}
 
 
-def test_more_samples_than_the_split_is_refused(run):
-  root, _ = run
-  result = run_module("gan.evaluate", f"--workdir={root / 'run'}", "--real_split=test",
-                      "--num_real=20000", f"--extractor={root / 'extractor'}")
-  _assert_one_line_error(result, "--num_real=20000 exceeds the 10000 images of the test split")
+def test_protocol_defaults_and_limits():
+  protocol = make_protocol(num_fake=500, num_real=None, split_size=60000)
+  assert (protocol.num_real, protocol.kid_subset_size) == (500, 500)  # Both capped.
+  assert protocol.describe()["real_split"] == "train[:500]"
+  assert make_protocol(num_fake=10000, num_real=None, split_size=5000).num_real == 5000
+  with pytest.raises(UserError, match="--num_real=20000 exceeds the 10000 images of the test"):
+    make_protocol(num_fake=100, num_real=20000, split_size=10000, real_split="test")
+  with pytest.raises(UserError, match="no test split"):
+    make_protocol(num_fake=100, num_real=None, split_size=0, real_split="test")
+  with pytest.raises(UserError, match="too few"):
+    make_protocol(num_fake=5, num_real=None, split_size=100)
 
 
 def _assert_one_line_error(result, message):

@@ -59,3 +59,18 @@ def test_vmapped_steps_equal_the_per_seed_steps():
   assert not np.allclose(vmapped_metrics["d_loss"][0], vmapped_metrics["d_loss"][1])
   samples = multiseed.generate_per_seed(vmapped, jnp.zeros((3, 5, 2)))
   chex.assert_shape(samples, (3, 5, 2))
+
+
+def test_benchmark_writes_the_speedup_json(tmp_path):
+  from conftest import run_module  # pylint: disable=g-import-not-at-top
+  out = tmp_path / "bench.json"
+  result = run_module("experiments.benchmark_multiseed", f"--out={out}",
+                      "--config.num_seeds=2", "--config.num_steps=3", "--config.repeats=1",
+                      "--config.g_widths=(8,)", "--config.d_widths=(8,)",
+                      "--config.batch_size=8")
+  assert result.returncode == 0, result.stderr[-3000:]
+  import json  # pylint: disable=g-import-not-at-top
+  report = json.loads(out.read_text())
+  assert report["speedup_vmapped_over_sequential"] > 0
+  assert report["max_abs_difference_of_final_generator_params"] < 1e-4
+  assert report["vmapped"]["seed_steps_per_second"] > 0
