@@ -1,4 +1,4 @@
-r"""Scores a run's generator against the real data: FID, KID, IS, precision/recall, density/coverage.
+r"""Scores a run's generator: FID, KID, IS, precision/recall, density/coverage.
 
   python -m gan.evaluate --workdir=W [--step=N] [--num_samples=10000] [--extractor=DIR]
 
@@ -349,7 +349,8 @@ def evaluate_run(workdir: str, *, step: Optional[int] = None, num_samples: Optio
   real = _load_real_data(dataset or config.dataset, config, from_flag=dataset is not None)
   split_size = (real.num_train if real_split == "train" else real.test_images.shape[0])
   protocol = make_protocol(
-      num_fake=config.eval_num_samples if num_samples is None else num_samples, num_real=num_real,
+      num_fake=config.eval_num_samples if num_samples is None else num_samples,
+      num_real=num_real,
       split_size=split_size, real_split=real_split, sample_seed=sample_seed,
       kid_subsets=kid_subsets, kid_subset_size=kid_subset_size, is_splits=is_splits,
       pr_k=pr_k, dc_k=dc_k)

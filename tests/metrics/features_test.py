@@ -62,7 +62,8 @@ def test_checksum_changes_with_any_bit_name_dtype_or_shape():
   base = features.params_checksum(params)
   flipped = np.ones((2, 3), np.float32)
   flipped.view(np.uint32)[0, 0] ^= 1  # One bit of one weight.
-  assert features.params_checksum({"Dense_0": {"kernel": flipped, "bias": np.zeros(3, np.float32)}}) != base
+  bias = np.zeros(3, np.float32)
+  assert features.params_checksum({"Dense_0": {"kernel": flipped, "bias": bias}}) != base
   assert features.params_checksum({"Dense_1": params["Dense_0"]}) != base
   assert features.params_checksum(
       {"Dense_0": {"kernel": np.ones((3, 2), np.float32), "bias": np.zeros(3, np.float32)}}) != base
