@@ -58,11 +58,12 @@ def test_packed_discriminator_judges_the_concatenated_samples():
 def test_packing_images_with_dcgan():
   _, d = models.build("dcgan", image_shape=(28, 28, 1), g_widths=(8, 8, 4), d_widths=(4, 8),
                       pack=2, conv_impl="native")
-  variables = d.init({"params": jax.random.key(0), "dropout": jax.random.key(1)},
-                     jnp.zeros((1, 28, 28, 1)), train=False)
+  rngs = {"params": jax.random.key(0), "dropout": jax.random.key(1)}
+  variables = jax.eval_shape(lambda: d.init(rngs, jnp.zeros((1, 28, 28, 1)), train=False))
   kernel = variables["params"]["discriminator"]["Conv_0"]["kernel"]
   assert kernel.shape[2] == 2  # Two grey images stacked as channels.
-  chex.assert_shape(d.apply(variables, jnp.zeros((6, 28, 28, 1)), train=False), (3,))
+  logits = jax.eval_shape(lambda v: d.apply(v, jnp.zeros((6, 28, 28, 1)), train=False), variables)
+  assert logits.shape == (3,)
 
 
 class _Linear(nn.Module):
@@ -125,9 +126,16 @@ def test_minibatch_std_option_builds_for_every_family():
   for name, shape in (("toy", (2,)), ("mlp", (28, 28, 1))):
     _, d = models.build(name, image_shape=shape, g_widths=(8,), d_widths=(8,), pack=2,
                         minibatch_std=True)
-    variables = d.init({"params": jax.random.key(0), "dropout": jax.random.key(1)},
-                       jnp.zeros((1,) + shape), train=False)
-    chex.assert_shape(d.apply(variables, jnp.zeros((16,) + shape), train=False), (8,))
+    rngs = {"params": jax.random.key(0), "dropout": jax.random.key(1)}
+    variables = jax.eval_shape(lambda: d.init(rngs, jnp.zeros((1,) + shape), train=False))
+    logits = jax.eval_shape(lambda v: d.apply(v, jnp.zeros((16,) + shape), train=False),
+                            variables)
+    assert logits.shape == (8,)
+    params = variables["params"]["discriminator"]
+    if name == "toy":  # In front of the output layer: 8 hidden units + 1.
+      assert params["Dense_0"]["kernel"].shape == (9, 1)
+    else:  # On D's input: a pack of 2 grey images + 1 channel.
+      assert params["discriminator"]["Dense_0"]["kernel"].shape == (28 * 28 * 3, 8)
 
 
 def test_toy_networks():
