@@ -9,6 +9,8 @@ checkpoints intact; the partial one is never listed, and a training run's
 """
 
 import os
+import sys
+import threading
 from typing import Any, Optional
 
 import jax
@@ -20,6 +22,40 @@ from gan.errors import UserError
 def checkpoint_dir(workdir: str) -> str:
   """Where the checkpoints of `workdir` live."""
   return os.path.join(os.path.abspath(workdir), "checkpoints")
+
+
+def _is_closed_loop_noise(error: BaseException) -> bool:
+  return isinstance(error, RuntimeError) and "Event loop is closed" in str(error)
+
+
+def _silence_late_read_callbacks() -> None:
+  """Drops the 'Event loop is closed' tracebacks that follow a failed restore.
+
+  Orbax closes its event loop when the first read of a damaged checkpoint fails;
+  reads still in flight finish later, and their callbacks, finding the loop closed,
+  print tracebacks on stderr (through whichever of Python's exception hooks their
+  thread reaches). Only that RuntimeError is dropped; installed once per process.
+  """
+  if getattr(sys.unraisablehook, "drops_closed_loop_noise", False):
+    return
+  previous_unraisable, previous_except = sys.unraisablehook, sys.excepthook
+  previous_thread = threading.excepthook
+
+  def unraisable_hook(unraisable):
+    if not _is_closed_loop_noise(unraisable.exc_value):
+      previous_unraisable(unraisable)
+
+  def except_hook(kind, value, traceback):
+    if not _is_closed_loop_noise(value):
+      previous_except(kind, value, traceback)
+
+  def thread_hook(args):
+    if not _is_closed_loop_noise(args.exc_value):
+      previous_thread(args)
+
+  unraisable_hook.drops_closed_loop_noise = True
+  sys.unraisablehook, sys.excepthook, threading.excepthook = (
+      unraisable_hook, except_hook, thread_hook)
 
 
 class Checkpointer:
@@ -60,6 +96,7 @@ class Checkpointer:
     it the checkpoint comes back as saved (nested dicts of arrays) on this process's
     first device, whatever the device layout it was saved from.
     """
+    _silence_late_read_callbacks()
     step = self.latest_step() if step is None else step
     if step is None:
       raise UserError(f"no checkpoint in {self.directory}; train first (python -m "

@@ -39,7 +39,7 @@ from gan import models, parallel
 from gan.errors import UserError
 from gan.state import GANState, create_state, generate, make_optimizer
 from gan.train_step import StepConfig, images_to_float, make_train_step
-from gan.writers import MetricWriter, read_metrics
+from gan.writers import MetricWriter
 
 
 @dataclasses.dataclass
@@ -471,8 +471,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   if dataset.num_train < config.batch_size * config.d_steps:
     raise UserError(f"the data set has {dataset.num_train} images, fewer than one step's "
                     f"{config.batch_size * config.d_steps}; lower --config.batch_size")
-  resuming, changes = prepare_workdir(workdir, config, allow_config_change)
   gan = setup(config, dataset.image_shape)
+  resuming, changes = prepare_workdir(workdir, config, allow_config_change)
   is_main = jax.process_index() == 0
 
   os.makedirs(workdir, exist_ok=True)

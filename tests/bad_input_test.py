@@ -10,8 +10,8 @@ model, missing data, indivisible batch, negative steps, ...); they are not repea
 
 import contextlib
 import hashlib
-import json
 import os
+import pathlib
 import shutil
 import subprocess
 import types
@@ -200,7 +200,7 @@ def _extract(extractor, images):
   return features.extract(extractor, images)
 
 
-_CASE_IDS = [case[0] for case in _api_cases(__import__("pathlib").Path("/nonexistent"))]
+_CASE_IDS = [case[0] for case in _api_cases(pathlib.Path("/nonexistent"))]  # Ids only.
 
 
 def test_the_table_has_at_least_20_cases():

@@ -81,7 +81,8 @@ def test_metrics_are_reported_and_sane():
   assert int(state.step) == 3
   m = history[-1]
   assert set(m) == {"d_loss", "g_loss", "penalty", "d_real", "d_fake", "d_acc_real",
-                    "d_acc_fake", "d_grad_norm", "g_grad_norm"}
+                    "d_acc_fake", "d_grad_norm", "g_grad_norm", "nonfinite"}
+  assert m["nonfinite"] == 0.0  # gan.train.guard_nonfinite: 1 for a non-finite update.
   chex.assert_tree_all_finite(m)
   for name in ("d_real", "d_fake", "d_acc_real", "d_acc_fake"):
     assert 0.0 <= m[name] <= 1.0
