@@ -375,11 +375,12 @@ def prepare_workdir(workdir: str, config: ml_collections.ConfigDict,
                       f"--allow_config_change={','.join(refused)} to change them from the "
                       f"newest checkpoint on")
     changes = {k: [saved.get(k), current.get(k)] for k in changed}
-  parent = os.path.dirname(os.path.abspath(workdir))
-  probe = workdir if os.path.isdir(workdir) else parent
+  probe = os.path.abspath(workdir)  # The nearest existing directory; the rest is created.
+  while not os.path.exists(probe):
+    probe = os.path.dirname(probe)
   if not os.path.isdir(probe):
-    raise UserError(f"--workdir={workdir!r}: its parent directory {parent!r} does not exist; "
-                    f"create it first")
+    raise UserError(f"--workdir={workdir!r} lies under {probe!r}, which is a file; give a "
+                    f"directory path")
   if not os.access(probe, os.W_OK | os.X_OK):
     raise UserError(f"--workdir={workdir!r} is not writable; choose a directory you can write")
   return resuming, changes

@@ -138,8 +138,8 @@ def _api_cases(root):
       # Workdirs.
       ("workdir_is_a_file", lambda: train.train_and_evaluate(
           _mlp_config(good), str(root / "a_file")), "is a file"),
-      ("workdir_parent_missing", lambda: train.train_and_evaluate(
-          _mlp_config(good), str(root / "missing" / "run")), "does not exist"),
+      ("workdir_under_a_file", lambda: train.train_and_evaluate(
+          _mlp_config(good), str(root / "a_file" / "run")), "which is a file"),
       ("resume_other_model", lambda: train.train_and_evaluate(
           _mlp_config(good, g_widths=(64,)), run), "g_widths: [32] -> [64]"),
       ("allow_change_unknown_field", lambda: train.train_and_evaluate(
