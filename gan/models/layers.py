@@ -373,7 +373,48 @@ def _check_inputs(inputs: jax.Array) -> None:
     )
 
 
-class Conv2D(nn.Module):
+class _SquareConv(nn.Module):
+  """The parameters and call shared by `Conv2D` and `ConvTranspose2D`.
+
+  Subclasses name the operation in `_apply(inputs, kernel, strides)`.
+  """
+
+  features: int
+  kernel_size: int | Sequence[int]
+  strides: int | Sequence[int] = 1
+  padding: str = 'SAME'
+  use_bias: bool = True
+  dtype: Any = None
+  param_dtype: Any = jnp.float32
+  kernel_init: nn.initializers.Initializer = nn.linear.default_kernel_init
+  bias_init: nn.initializers.Initializer = nn.initializers.zeros_init()
+  impl: str = 'auto'
+
+  def _apply(self, inputs: jax.Array, kernel: jax.Array, strides: int) -> jax.Array:
+    raise NotImplementedError
+
+  @nn.compact
+  def __call__(self, inputs: jax.Array) -> jax.Array:
+    k = _square(self.kernel_size, 'kernel_size')
+    s = _square(self.strides, 'strides')
+    _check_padding(self.padding)
+    _check_inputs(inputs)
+    kernel = self.param(
+      'kernel', self.kernel_init, (k, k, inputs.shape[-1], self.features), self.param_dtype
+    )
+    bias = (
+      self.param('bias', self.bias_init, (self.features,), self.param_dtype)
+      if self.use_bias
+      else None
+    )
+    inputs, kernel, bias = nn.dtypes.promote_dtype(inputs, kernel, bias, dtype=self.dtype)
+    y = self._apply(inputs, kernel, s)
+    if bias is not None:
+      y = y + bias
+    return y
+
+
+class Conv2D(_SquareConv):
   """`flax.linen.Conv` with padding='SAME' for NHWC inputs and square kernels.
 
   Same parameters (`kernel` (k, k, C_in, features), `bias` (features,)) and
@@ -393,86 +434,19 @@ class Conv2D(nn.Module):
       docstring) or 'auto' ('fast' on CPU, 'native' on GPU/TPU).
   """
 
-  features: int
-  kernel_size: int | Sequence[int]
-  strides: int | Sequence[int] = 1
-  padding: str = 'SAME'
-  use_bias: bool = True
-  dtype: Any = None
-  param_dtype: Any = jnp.float32
-  kernel_init: nn.initializers.Initializer = nn.linear.default_kernel_init
-  bias_init: nn.initializers.Initializer = nn.initializers.zeros_init()
-  impl: str = 'auto'
-
-  @nn.compact
-  def __call__(self, inputs: jax.Array) -> jax.Array:
-    k = _square(self.kernel_size, 'kernel_size')
-    s = _square(self.strides, 'strides')
-    _check_padding(self.padding)
-    _check_inputs(inputs)
-    kernel = self.param(
-      'kernel', self.kernel_init, (k, k, inputs.shape[-1], self.features), self.param_dtype
-    )
-    bias = (
-      self.param('bias', self.bias_init, (self.features,), self.param_dtype)
-      if self.use_bias
-      else None
-    )
-    inputs, kernel, bias = nn.dtypes.promote_dtype(inputs, kernel, bias, dtype=self.dtype)
-    y = conv2d(inputs, kernel, s, impl=self.impl)
-    if bias is not None:
-      y = y + bias
-    return y
+  def _apply(self, inputs, kernel, strides):
+    return conv2d(inputs, kernel, strides, impl=self.impl)
 
 
-class ConvTranspose2D(nn.Module):
+class ConvTranspose2D(_SquareConv):
   """`flax.linen.ConvTranspose` with padding='SAME' for NHWC inputs and square kernels.
 
   Same parameters (`kernel` (k, k, C_in, features), `bias` (features,)) and
   initialisers as `nn.ConvTranspose` (transpose_kernel=False); the output is
   (N, s * H, s * W, features).
 
-  Attributes:
-    features: number of output channels.
-    kernel_size: k or (k, k).
-    strides: s or (s, s).
-    padding: only 'SAME'.
-    use_bias: whether to add a bias.
-    dtype: computation dtype (inferred from inputs and params when None).
-    param_dtype: parameter dtype.
-    kernel_init: kernel initialiser (lecun_normal, as `nn.ConvTranspose`).
-    bias_init: bias initialiser (zeros, as `nn.ConvTranspose`).
-    impl: 'native' (`lax.conv_transpose`), 'fast' (custom VJP, see module
-      docstring) or 'auto' ('fast' on CPU, 'native' on GPU/TPU).
+  Attributes: those of `Conv2D`; `impl` 'native' is `lax.conv_transpose`.
   """
 
-  features: int
-  kernel_size: int | Sequence[int]
-  strides: int | Sequence[int] = 1
-  padding: str = 'SAME'
-  use_bias: bool = True
-  dtype: Any = None
-  param_dtype: Any = jnp.float32
-  kernel_init: nn.initializers.Initializer = nn.linear.default_kernel_init
-  bias_init: nn.initializers.Initializer = nn.initializers.zeros_init()
-  impl: str = 'auto'
-
-  @nn.compact
-  def __call__(self, inputs: jax.Array) -> jax.Array:
-    k = _square(self.kernel_size, 'kernel_size')
-    s = _square(self.strides, 'strides')
-    _check_padding(self.padding)
-    _check_inputs(inputs)
-    kernel = self.param(
-      'kernel', self.kernel_init, (k, k, inputs.shape[-1], self.features), self.param_dtype
-    )
-    bias = (
-      self.param('bias', self.bias_init, (self.features,), self.param_dtype)
-      if self.use_bias
-      else None
-    )
-    inputs, kernel, bias = nn.dtypes.promote_dtype(inputs, kernel, bias, dtype=self.dtype)
-    y = conv2d_transpose(inputs, kernel, s, impl=self.impl)
-    if bias is not None:
-      y = y + bias
-    return y
+  def _apply(self, inputs, kernel, strides):
+    return conv2d_transpose(inputs, kernel, strides, impl=self.impl)
