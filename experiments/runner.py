@@ -110,3 +110,21 @@ def _check_config_overrides(args: list[str], config: ml_collections.ConfigDict) 
             f"the fields are {fields}")
         exit_with(UserError(f"--config.{'.'.join(path)}: no such config field; {hint}"))
       node = node[name]
+
+
+def check_seed_table_config(config: ml_collections.ConfigDict, positive_fields) -> None:
+  """Checks what the several-seeds table experiments share (mixtures, Stacked MNIST).
+
+  Raises a one-line `UserError` unless every field in `positive_fields` is a positive
+  integer, `packs` is a non-empty sequence of packing degrees >= 1, and `loss` and
+  `penalty` name entries of `gan.losses`.
+  """
+  from gan import losses  # pylint: disable=g-import-not-at-top
+  for field in positive_fields:
+    if not isinstance(config[field], int) or config[field] <= 0:
+      raise UserError(f"--config.{field}={config[field]!r} must be a positive integer")
+  if not config.packs or any(not isinstance(m, int) or m < 1 for m in config.packs):
+    raise UserError(f"--config.packs={tuple(config.packs)!r} must be packing degrees >= 1, "
+                    f"e.g. '(1,2)'")
+  losses.get_loss(config.loss)
+  losses.get_penalty(config.penalty)

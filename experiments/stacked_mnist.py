@@ -36,6 +36,8 @@ from gan.metrics import modes as mode_metrics
 from gan.state import create_state, make_optimizer
 from gan.train_step import StepConfig, make_train_step
 
+from experiments import runner
+
 # (modes, KL) of PacGAN Table 2 and VEEGAN Table 2 (VEEGAN's setting, D of reduced size).
 PAPER_ROWS = {
     1: {"PacGAN Table 2 (DCGAN)": (78.9, 4.50), "VEEGAN Table 2 (DCGAN)": (99.0, 3.4)},
@@ -84,15 +86,8 @@ def _row_name(pack: int) -> str:
 
 
 def _check(c) -> None:
-  for field in ("num_seeds", "batch_size", "num_steps", "steps_per_call", "d_steps",
-                "num_eval_samples", "noise_dim", "log_every"):
-    if not isinstance(c[field], int) or c[field] <= 0:
-      raise UserError(f"--config.{field}={c[field]!r} must be a positive integer")
-  if not c.packs or any(not isinstance(m, int) or m < 1 for m in c.packs):
-    raise UserError(f"--config.packs={tuple(c.packs)!r} must be packing degrees >= 1, "
-                    f"e.g. '(1,2)'")
-  losses.get_loss(c.loss)
-  losses.get_penalty(c.penalty)
+  runner.check_seed_table_config(c, ("num_seeds", "batch_size", "num_steps", "steps_per_call",
+                                     "d_steps", "num_eval_samples", "noise_dim", "log_every"))
 
 
 def _digits_of(samples_uint8: np.ndarray, extractor) -> np.ndarray:

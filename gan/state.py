@@ -33,7 +33,8 @@ class GANState:
   ema_params: Optional[Any] = None
 
 
-def make_optimizer(learning_rate: float, beta1: float, beta2: float) -> optax.GradientTransformation:
+def make_optimizer(learning_rate: float | optax.Schedule, beta1: float,
+                   beta2: float) -> optax.GradientTransformation:
   """Adam (Kingma & Ba 2015) with the given learning rate and betas."""
   return optax.adam(learning_rate, b1=beta1, b2=beta2)
 
