@@ -8,6 +8,7 @@ checkpoints intact; the partial one is never listed, and a training run's
 (`create=False`: gan.info, gan.sample) change nothing on disk.
 """
 
+import logging
 import os
 import sys
 import threading
@@ -24,7 +25,15 @@ def checkpoint_dir(workdir: str) -> str:
   return os.path.join(os.path.abspath(workdir), "checkpoints")
 
 
+# Set once a restore has failed: the process is about to stop with a one-line
+# `UserError`, and the reads of the damaged checkpoint still in flight report their own
+# failures late, as tracebacks, which would bury that line.
+_RESTORE_FAILED = threading.Event()
+
+
 def _is_closed_loop_noise(error: BaseException) -> bool:
+  if _RESTORE_FAILED.is_set():
+    return True
   return isinstance(error, RuntimeError) and "Event loop is closed" in str(error)
 
 
@@ -34,7 +43,8 @@ def _silence_late_read_callbacks() -> None:
   Orbax closes its event loop when the first read of a damaged checkpoint fails;
   reads still in flight finish later, and their callbacks, finding the loop closed,
   print tracebacks on stderr (through whichever of Python's exception hooks their
-  thread reaches). Only that RuntimeError is dropped; installed once per process.
+  thread reaches). Only that RuntimeError is dropped, and, once a restore has failed
+  (`_RESTORE_FAILED`), every late exception; installed once per process.
   """
   if getattr(sys.unraisablehook, "drops_closed_loop_noise", False):
     return
@@ -110,6 +120,9 @@ class Checkpointer:
         target = jax.tree.map(ocp.utils.to_shape_dtype_struct, target)
       return self._manager.restore(step, args=ocp.args.StandardRestore(target))
     except Exception as error:  # Orbax raises many types for unreadable data.
+      _RESTORE_FAILED.set()
+      # asyncio logs the other reads' exceptions ("Task exception was never retrieved").
+      logging.getLogger("asyncio").setLevel(logging.CRITICAL)
       raise UserError(f"cannot restore checkpoint {step} in {self.directory} "
                       f"({type(error).__name__}); it is corrupted or from another model — "
                       f"delete that step's directory to fall back to an older one") from error
