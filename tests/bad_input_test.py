@@ -19,8 +19,9 @@ import types
 import numpy as np
 import pytest
 
+import conftest
 from conftest import run_module
-from gan import checkpointing, config as config_lib, data, info, losses, models, train
+from gan import checkpointing, data, info, losses, models, train
 from gan.errors import UserError
 
 try:
@@ -30,14 +31,8 @@ except ImportError:  # gan.evaluate is written by another issue.
 
 
 def _mlp_config(dataset=None, **overrides):
-  """The tiny MLP GAN of tests/faults_test.py (same programs: compiled once per session)."""
-  c = config_lib.base_config()
-  c.model, c.g_widths, c.d_widths, c.dropout_rate = "mlp", (32,), (32,), 0.0
-  c.dataset, c.batch_size, c.noise_dim = dataset, 8, 16
-  c.num_steps, c.checkpoint_every, c.log_every, c.sample_every = 2, 2, 2, 0
-  c.progress_bar = False
-  c.update(overrides)
-  return c
+  return conftest.tiny_mlp_config(dataset, **{"num_steps": 2, "checkpoint_every": 2,
+                                           "log_every": 2, **overrides})
 
 
 def _snapshot(root):

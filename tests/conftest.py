@@ -40,3 +40,17 @@ def run_module(module: str, *args: str, devices: int = 1, env=None, timeout: flo
   full_env.update(env or {})
   return subprocess.run([sys.executable, "-m", module, *args], cwd=ROOT, env=full_env,
                         capture_output=True, text=True, timeout=timeout)
+
+
+def tiny_mlp_config(dataset, **overrides):
+  """The tiny MLP GAN that the in-process tests train (one program: compiled once).
+
+  MLP 32-32, batch 8, noise 16, no dropout; `overrides` set any other field.
+  """
+  from gan import config as config_lib  # pylint: disable=g-import-not-at-top
+  c = config_lib.base_config()
+  c.model, c.g_widths, c.d_widths, c.dropout_rate = "mlp", (32,), (32,), 0.0
+  c.dataset, c.batch_size, c.noise_dim = dataset, 8, 16
+  c.sample_every, c.progress_bar = 0, False
+  c.update(overrides)
+  return c

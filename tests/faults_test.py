@@ -21,7 +21,6 @@ import numpy as np
 import pytest
 
 import conftest
-from gan import config as config_lib
 from gan import hooks as hooks_lib
 from gan import info, train
 from gan.errors import UserError
@@ -43,13 +42,8 @@ def small_npz(tmp_path_factory):
 
 
 def _mlp_config(dataset, **overrides):
-  c = config_lib.base_config()
-  c.model, c.g_widths, c.d_widths, c.dropout_rate = "mlp", (32,), (32,), 0.0
-  c.dataset, c.batch_size, c.noise_dim = dataset, 8, 16
-  c.num_steps, c.checkpoint_every, c.log_every, c.sample_every = 12, 4, 4, 0
-  c.progress_bar = False
-  c.update(overrides)
-  return c
+  return conftest.tiny_mlp_config(dataset, **{"num_steps": 12, "checkpoint_every": 4,
+                                           "log_every": 4, **overrides})
 
 
 def _digest(workdir, step=None):

@@ -12,7 +12,7 @@ import shutil
 import numpy as np
 import pytest
 
-from gan import config as config_lib
+import conftest
 from gan import data, info, train
 from gan.errors import UserError
 
@@ -117,14 +117,8 @@ def test_opening_a_large_npy_dir_reads_almost_nothing(tmp_path):
 
 
 def _mlp_config(dataset, **overrides):
-  """The narrow MLP GAN of faults_test.py (the same program, so it compiles once)."""
-  c = config_lib.base_config()
-  c.model, c.g_widths, c.d_widths, c.dropout_rate = "mlp", (32,), (32,), 0.0
-  c.dataset, c.batch_size, c.noise_dim = dataset, 8, 16
-  c.num_steps, c.checkpoint_every, c.log_every, c.sample_every = 4, 2, 2, 0
-  c.progress_bar = False
-  c.update(overrides)
-  return c
+  return conftest.tiny_mlp_config(dataset, **{"num_steps": 4, "checkpoint_every": 2,
+                                           "log_every": 2, **overrides})
 
 
 def test_training_on_the_npy_dir_equals_the_npz_and_resumes_exactly(small, tmp_path):
