@@ -81,16 +81,21 @@ def _as_nhwc_uint8(images: np.ndarray, what: str) -> np.ndarray:
   return images
 
 
-def from_arrays(name: str, x_train, y_train=None, x_test=None, y_test=None) -> ImageDataset:
-  """Builds an `ImageDataset` from arrays, checking shapes, dtypes and ranges."""
-  train = _as_nhwc_uint8(x_train, f"{name}: x_train")
+def _check_splits(name: str, train, test, suffix: str = "") -> None:
+  """Raises unless `train` has an image and `test` images have the shape of `train`'s."""
   if train.shape[0] == 0:
-    raise UserError(f"{name}: x_train is empty; give a data set with at least one image")
-  test = (_as_nhwc_uint8(x_test, f"{name}: x_test") if x_test is not None else
-          np.zeros((0,) + train.shape[1:], np.uint8))
+    raise UserError(f"{name}: x_train{suffix} is empty; give a data set with at least one image")
   if test.shape[1:] != train.shape[1:]:
     raise UserError(f"{name}: x_test images are {test.shape[1:]} but x_train are "
                     f"{train.shape[1:]}; both splits must have the same shape")
+
+
+def from_arrays(name: str, x_train, y_train=None, x_test=None, y_test=None) -> ImageDataset:
+  """Builds an `ImageDataset` from arrays, checking shapes, dtypes and ranges."""
+  train = _as_nhwc_uint8(x_train, f"{name}: x_train")
+  test = (_as_nhwc_uint8(x_test, f"{name}: x_test") if x_test is not None else
+          np.zeros((0,) + train.shape[1:], np.uint8))
+  _check_splits(name, train, test)
   labels = lambda y, n: (np.zeros((n,), np.int32) if y is None else
                          np.asarray(y).astype(np.int32).reshape(-1))
   y_tr, y_te = labels(y_train, train.shape[0]), labels(y_test, test.shape[0])
@@ -270,16 +275,10 @@ def _load_npy_dir(directory: str) -> ImageDataset:
                     f"y_test.npy (write one with python -m gan.data convert SRC.npz DIR)")
   name = os.path.basename(os.path.normpath(directory))
   train = _npy_images(train, f"{name}: x_train.npy")
-  if train.shape[0] == 0:
-    raise UserError(f"{name}: x_train.npy is empty; give a data set with at least one image")
   test = _open_npy(directory, "x_test")
-  if test is None:
-    test = np.zeros((0,) + train.shape[1:], np.uint8)
-  else:
-    test = _npy_images(test, f"{name}: x_test.npy")
-    if test.shape[1:] != train.shape[1:]:
-      raise UserError(f"{name}: x_test images are {test.shape[1:]} but x_train are "
-                      f"{train.shape[1:]}; both splits must have the same shape")
+  test = (np.zeros((0,) + train.shape[1:], np.uint8) if test is None else
+          _npy_images(test, f"{name}: x_test.npy"))
+  _check_splits(name, train, test, suffix=".npy")
   # uint8 holds only [0, 255]: reading the first and last rows is the whole check
   # left, and shows that the files can be read.
   for split in (train, test):
