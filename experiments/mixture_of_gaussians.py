@@ -67,12 +67,14 @@ def get_config() -> ml_collections.ConfigDict:
   c.g_widths = (128, 128, 128, 128)  # PacGAN: (400,) * 4, BatchNorm + ReLU.
   c.d_widths = (128, 128, 128)  # PacGAN: (200,) * 3 LinearMaxout units of 5 pieces.
   c.noise_dim = 2  # z ~ N(0, I_2), as PacGAN.
+  c.latent_codes = 0  # K_c >= 2: z_0 becomes a discrete code (gan.models.latent); 0: off.
   c.dropout_rate = 0.0
   c.minibatch_std = False
   c.loss = "non_saturating"  # As PacGAN.
   c.penalty = "none"
   c.penalty_weight = 10.0
   c.d_steps = 1
+  c.simultaneous = False  # True: D and G updated at once, as PacGAN's code; False: alternate.
   c.batch_size = 100  # D inputs (packs) per update, as PacGAN; G draws batch_size * m.
   c.num_steps = 16000  # PacGAN: 400,000 (400 epochs of 100,000 points at batch 100).
   c.steps_per_call = 1000  # Updates per jitted call (lax.scan length).
@@ -103,8 +105,13 @@ def _check(config) -> None:
   mixtures.get_mixture(config.mixture)
   if config.lr_schedule not in ("constant", "cosine"):
     raise UserError(f"--config.lr_schedule={config.lr_schedule!r}; choose constant or cosine")
+  if config.latent_codes and config.noise_dim < 2:
+    raise UserError(f"--config.latent_codes={config.latent_codes} takes z_0 as the code and "
+                    f"needs --config.noise_dim >= 2 (got {config.noise_dim})")
   if config.model not in ("toy", "toy_relu"):
     raise UserError(f"--config.model={config.model!r}; the mixtures take toy or toy_relu")
+  models.build(config.model, image_shape=(2,), g_widths=config.g_widths,  # Checks the rest.
+               d_widths=config.d_widths, latent_codes=config.latent_codes)
 
 
 def train_row(config, mixture: mixtures.GaussianMixture, pack: int, log=print) -> dict:
@@ -112,11 +119,12 @@ def train_row(config, mixture: mixtures.GaussianMixture, pack: int, log=print) -
   generator, discriminator = models.build(
       config.model, image_shape=(mixture.dim,), g_widths=config.g_widths,
       d_widths=config.d_widths, dropout_rate=config.dropout_rate, pack=pack,
-      minibatch_std=config.minibatch_std)
+      minibatch_std=config.minibatch_std, latent_codes=config.latent_codes)
   step_config = StepConfig(
       loss=losses.get_loss(config.loss), penalty=losses.get_penalty(config.penalty),
       penalty_weight=float(config.penalty_weight), d_steps=config.d_steps,
-      noise_dim=config.noise_dim, ema_decay=float(config.ema_decay))
+      noise_dim=config.noise_dim, ema_decay=float(config.ema_decay),
+      simultaneous=bool(config.simultaneous))
   seeds = list(range(config.first_seed, config.first_seed + config.num_seeds))
   keys = multiseed.seed_keys(seeds)
 

@@ -5,7 +5,8 @@ family is one function that builds the pair and one line in `MODELS`. A family
 function takes the keywords `image_shape` (the shape of one sample: (H, W, C) for
 images, (D,) for points), `g_widths`, `d_widths`, `dropout_rate`, `conv_impl` and
 `minibatch_std`; `build` wraps the discriminator for PacGAN packing
-(`gan.models.packing`).
+(`gan.models.packing`) and, with `latent_codes`, wraps the generator to take a
+discrete code as well as noise (`gan.models.latent`).
 
 Families:
   dcgan     DCGAN (Radford et al. 2016), 28x28 or 32x32 images.
@@ -21,6 +22,7 @@ import flax.linen as nn
 from gan.errors import UserError
 
 from gan.models.dcgan import DCGANDiscriminator, DCGANGenerator
+from gan.models.latent import DiscreteLatentGenerator
 from gan.models.mlp import MLPDiscriminator, MLPGenerator
 from gan.models.packing import MinibatchStdDiscriminator, PackedDiscriminator
 from gan.models.toy import ToyDiscriminator, ToyGenerator
@@ -71,7 +73,7 @@ MODELS: dict[str, Callable[..., tuple[nn.Module, nn.Module]]] = {
 
 def build(name: str, *, image_shape: tuple[int, ...], g_widths, d_widths,
           dropout_rate: float = 0.0, conv_impl: str = "auto", pack: int = 1,
-          minibatch_std: bool = False) -> tuple[nn.Module, nn.Module]:
+          minibatch_std: bool = False, latent_codes: int = 0) -> tuple[nn.Module, nn.Module]:
   """Returns the (generator, discriminator) modules of family `name`.
 
   Args:
@@ -93,6 +95,10 @@ def build(name: str, *, image_shape: tuple[int, ...], g_widths, d_widths,
                      f"(--config.model=...)")
   if not isinstance(pack, int) or isinstance(pack, bool) or pack < 1:
     raise UserError(f"--config.pack={pack!r} must be a positive integer (1 = no packing)")
+  if (not isinstance(latent_codes, int) or isinstance(latent_codes, bool) or latent_codes < 0
+      or latent_codes == 1):
+    raise UserError(f"--config.latent_codes={latent_codes!r} must be 0 (off) or an integer "
+                    f">= 2 (the number of discrete codes)")
   family_kwargs = dict(image_shape=tuple(image_shape), g_widths=g_widths, d_widths=d_widths,
                        dropout_rate=dropout_rate, conv_impl=conv_impl)
   if minibatch_std:
@@ -100,4 +106,6 @@ def build(name: str, *, image_shape: tuple[int, ...], g_widths, d_widths,
   generator, discriminator = MODELS[name](**family_kwargs)
   if pack > 1:
     discriminator = PackedDiscriminator(discriminator, pack=pack)
+  if latent_codes:
+    generator = DiscreteLatentGenerator(generator, num_codes=latent_codes)
   return generator, discriminator
