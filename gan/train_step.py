@@ -1,4 +1,10 @@
-"""The alternating GAN update: `d_steps` discriminator updates, then one generator update.
+"""The GAN update: `d_steps` discriminator updates, then one generator update.
+
+By default the updates alternate: the generator's update sees the discriminator
+already updated. `StepConfig(simultaneous=True)` gives simultaneous gradient descent
+instead (Mescheder et al. 2017, "The Numerics of GANs"; the update of ALI and of
+PacGAN's own code): one fake batch, both losses computed at the current (D, G), both
+players updated from those gradients.
 
 `make_train_step(...)` returns a pure `train_step(state, batch, key) -> (state,
 metrics)`. It is not jitted here: the caller jits it (donating the state) and
@@ -15,6 +21,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from gan.errors import UserError
 from gan.losses import GANLoss
 from gan.state import GANState, PlayerState
 
@@ -57,6 +64,8 @@ class StepConfig:
     d_steps: discriminator updates per generator update.
     noise_dim: dimension of z ~ N(0, I).
     ema_decay: generator EMA decay; 0 turns the EMA off.
+    simultaneous: update D and G at once from one fake batch, both gradients taken at
+      the current parameters (needs d_steps = 1); False alternates.
   """
 
   loss: GANLoss
@@ -65,6 +74,7 @@ class StepConfig:
   d_steps: int
   noise_dim: int
   ema_decay: float = 0.0
+  simultaneous: bool = False
 
 
 def _sample_fake(g: PlayerState, params, key: Array, batch_size: int, noise_dim: int):
@@ -80,7 +90,7 @@ def _logits(d: PlayerState, params, images: Array, key: Array) -> Array:
 
 def make_train_step(cfg: StepConfig) -> Callable[[GANState, Array, Array],
                                                  tuple[GANState, dict[str, Array]]]:
-  """Returns the pure alternating update for `cfg`.
+  """Returns the pure update for `cfg`: alternating, or simultaneous if `cfg.simultaneous`.
 
   The returned `train_step(state, batch, key)` takes `batch` of real images, shape
   (d_steps, B, H, W, C), uint8 in [0, 255] or float in [-1, 1]; `key` is the run's
@@ -91,6 +101,20 @@ def make_train_step(cfg: StepConfig) -> Callable[[GANState, Array, Array],
   `d_acc_real` / `d_acc_fake` (fraction classified correctly at logit 0),
   `d_grad_norm` and `g_grad_norm` (global L2 norms of the gradients).
   """
+  if cfg.simultaneous and cfg.d_steps != 1:
+    raise UserError(f"simultaneous updates take one D update per step; got "
+                    f"--config.d_steps={cfg.d_steps} (set it to 1)")
+
+  def d_metrics_of(loss, penalty, real_logits, fake_logits, grads) -> dict:
+    return {
+        "d_loss": loss,
+        "penalty": penalty,
+        "d_real": jnp.mean(jax.nn.sigmoid(real_logits)),
+        "d_fake": jnp.mean(jax.nn.sigmoid(fake_logits)),
+        "d_acc_real": jnp.mean((real_logits > 0).astype(jnp.float32)),
+        "d_acc_fake": jnp.mean((fake_logits < 0).astype(jnp.float32)),
+        "d_grad_norm": optax.tree.norm(grads),
+    }
 
   def d_update(d: PlayerState, g: PlayerState, real: Array, keys) -> tuple[PlayerState, dict]:
     noise_key, dropout_key, penalty_key = keys
@@ -108,15 +132,7 @@ def make_train_step(cfg: StepConfig) -> Callable[[GANState, Array, Array],
       return loss + cfg.penalty_weight * penalty, (loss, penalty, real_logits, fake_logits)
 
     grads, (loss, penalty, real_logits, fake_logits) = jax.grad(loss_fn, has_aux=True)(d.params)
-    metrics = {
-        "d_loss": loss,
-        "penalty": penalty,
-        "d_real": jnp.mean(jax.nn.sigmoid(real_logits)),
-        "d_fake": jnp.mean(jax.nn.sigmoid(fake_logits)),
-        "d_acc_real": jnp.mean((real_logits > 0).astype(jnp.float32)),
-        "d_acc_fake": jnp.mean((fake_logits < 0).astype(jnp.float32)),
-        "d_grad_norm": optax.tree.norm(grads),
-    }
+    metrics = d_metrics_of(loss, penalty, real_logits, fake_logits, grads)
     return d.apply_gradients(grads=grads), metrics
 
   def g_update(g: PlayerState, d: PlayerState, real: Array, keys) -> tuple[PlayerState, dict]:
@@ -134,15 +150,49 @@ def make_train_step(cfg: StepConfig) -> Callable[[GANState, Array, Array],
     g = g.apply_gradients(grads=grads).replace(batch_stats=batch_stats)
     return g, {"g_loss": loss, "g_grad_norm": optax.tree.norm(grads)}
 
+  def simultaneous_update(d: PlayerState, g: PlayerState, real: Array, keys):
+    noise_key, dropout_key, penalty_key = keys
+    real_key, fake_key, penalty_dropout_key = jax.random.split(dropout_key, 3)
+
+    def losses_fn(d_params, g_params):
+      fake, batch_stats = _sample_fake(g, g_params, noise_key, real.shape[0], cfg.noise_dim)
+      real_logits = _logits(d, d_params, real, real_key)
+      fake_logits = _logits(d, d_params, fake, fake_key)
+      d_loss = cfg.loss.discriminator(real_logits=real_logits, fake_logits=fake_logits)
+      penalty = cfg.penalty(
+          discriminator_fn=lambda x: _logits(d, d_params, x, penalty_dropout_key),
+          real_images=real, fake_images=jax.lax.stop_gradient(fake), key=penalty_key)
+      g_loss = cfg.loss.generator(fake_logits=fake_logits, real_logits=real_logits)
+      return (d_loss + cfg.penalty_weight * penalty, g_loss), (
+          d_loss, penalty, real_logits, fake_logits, batch_stats)
+
+    # One forward pass; d_grads = dL_D/dD and g_grads = dL_G/dG, both at (D, G).
+    (_, g_loss), vjp_fn, aux = jax.vjp(losses_fn, d.params, g.params, has_aux=True)
+    d_loss, penalty, real_logits, fake_logits, batch_stats = aux
+    one, zero = jnp.ones((), g_loss.dtype), jnp.zeros((), g_loss.dtype)
+    d_grads, _ = vjp_fn((one, zero))
+    _, g_grads = vjp_fn((zero, one))
+    d_metrics = d_metrics_of(d_loss, penalty, real_logits, fake_logits, d_grads)
+    g_metrics = {"g_loss": g_loss, "g_grad_norm": optax.tree.norm(g_grads)}
+    return (d.apply_gradients(grads=d_grads),
+            g.apply_gradients(grads=g_grads).replace(batch_stats=batch_stats),
+            {**d_metrics, **g_metrics})
+
   def train_step(state: GANState, batch: Array, key: Array):
     keys = step_keys(key, state.step, cfg.d_steps)
     real = images_to_float(batch)
     d = state.discriminator
-    d_metrics = {}
-    for i in range(cfg.d_steps):  # Unrolled: d_steps is small and static.
-      d, d_metrics = d_update(d, state.generator, real[i],
-                              (keys["d_noise"][i], keys["d_dropout"][i], keys["d_penalty"][i]))
-    g, g_metrics = g_update(state.generator, d, real[-1], (keys["g_noise"], keys["g_dropout"]))
+    if cfg.simultaneous:
+      d, g, metrics = simultaneous_update(
+          d, state.generator, real[0],
+          (keys["d_noise"][0], keys["d_dropout"][0], keys["d_penalty"][0]))
+      d_metrics, g_metrics = metrics, {}
+    else:
+      d_metrics = {}
+      for i in range(cfg.d_steps):  # Unrolled: d_steps is small and static.
+        d, d_metrics = d_update(d, state.generator, real[i],
+                                (keys["d_noise"][i], keys["d_dropout"][i], keys["d_penalty"][i]))
+      g, g_metrics = g_update(state.generator, d, real[-1], (keys["g_noise"], keys["g_dropout"]))
     ema = state.ema_params
     if ema is not None:
       ema = optax.incremental_update(g.params, ema, step_size=1.0 - cfg.ema_decay)

@@ -138,3 +138,51 @@ def test_dcgan_step_updates_batch_stats():
   assert not np.array_equal(bs0["BatchNorm_0"]["mean"], bs1["BatchNorm_0"]["mean"])
   samples = gan.generate(state, jnp.zeros((2, 8)))
   chex.assert_shape(samples, (2, 28, 28, 1))
+
+
+def _toy_state(key):
+  from gan import models  # pylint: disable=g-import-not-at-top
+  from gan.state import create_state, make_optimizer  # pylint: disable=g-import-not-at-top
+  generator, discriminator = models.build("toy", image_shape=(2,), g_widths=(16, 16),
+                                          d_widths=(16,))
+  return create_state(generator=generator, discriminator=discriminator, key=key, noise_dim=2,
+                      image_shape=(2,), g_optimizer=make_optimizer(1e-2, 0.5, 0.999),
+                      d_optimizer=make_optimizer(1e-2, 0.5, 0.999))
+
+
+def test_simultaneous_update_takes_both_gradients_at_the_old_parameters():
+  from gan.train_step import StepConfig, make_train_step  # pylint: disable=g-import-not-at-top
+  common = dict(loss=losses.get_loss("non_saturating"), penalty=losses.get_penalty("none"),
+                penalty_weight=0.0, d_steps=1, noise_dim=2)
+  state = _toy_state(jax.random.key(0))
+  real = jax.random.normal(jax.random.key(1), (1, 32, 2))
+  key = jax.random.key(2)
+  sim, _ = jax.jit(make_train_step(StepConfig(**common, simultaneous=True)))(state, real, key)
+  alt, _ = jax.jit(make_train_step(StepConfig(**common)))(state, real, key)
+  # D: the same update as the alternating step's (same keys, same fake batch).
+  chex.assert_trees_all_close(sim.discriminator.params, alt.discriminator.params,
+                              rtol=1e-5, atol=1e-6)
+  # G: the non-saturating loss of that same fake batch against the *old* D.
+  g, d = state.generator, state.discriminator
+  noise_key = step_keys(key, 0, 1)["d_noise"][0]
+  z = jax.random.normal(noise_key, (32, 2), jnp.float32)
+
+  def g_loss(params):
+    fake, _ = g.apply_fn({"params": params, "batch_stats": g.batch_stats}, z, train=True,
+                         mutable=["batch_stats"])
+    return losses.non_saturating_generator_loss(
+        fake_logits=d.apply_fn({"params": d.params}, fake, train=True))
+
+  expected = g.apply_gradients(grads=jax.grad(g_loss)(g.params))
+  chex.assert_trees_all_close(sim.generator.params, expected.params, rtol=1e-5, atol=1e-6)
+  assert not np.allclose(jax.tree.leaves(sim.generator.params)[0],
+                         jax.tree.leaves(alt.generator.params)[0])
+  assert int(sim.step) == 1
+
+
+def test_simultaneous_update_needs_one_d_step():
+  from gan.errors import UserError  # pylint: disable=g-import-not-at-top
+  from gan.train_step import StepConfig, make_train_step  # pylint: disable=g-import-not-at-top
+  with pytest.raises(UserError, match="d_steps=2"):
+    make_train_step(StepConfig(loss=losses.get_loss("hinge"), penalty=losses.get_penalty("none"),
+                               penalty_weight=0.0, d_steps=2, noise_dim=2, simultaneous=True))
