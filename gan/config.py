@@ -40,6 +40,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.penalty = "none"  # none | wgan_gp | r1 | r2
   c.penalty_weight = 10.0
   c.d_steps = 1  # Discriminator updates per generator update.
+  c.simultaneous = False  # True: D and G updated at once from one fake batch (d_steps 1).
   c.num_steps = 2000  # Generator updates in the whole run (resume continues up to it).
   c.batch_size = 256  # Global batch, split over all devices.
   c.g_lr = 2e-4  # Adam, as in Radford et al. 2016 (the TF tutorial uses 1e-4, betas 0.9/0.999).
@@ -95,6 +96,9 @@ def validate(config: ml_collections.ConfigDict) -> None:
   for field in ("beta1", "beta2", "ema_decay"):
     if not 0 <= config[field] < 1:
       raise UserError(f"--config.{field}={config[field]} must be in [0, 1)")
+  if config.simultaneous and config.d_steps != 1:
+    raise UserError(f"--config.simultaneous=True updates D once per step; got "
+                    f"--config.d_steps={config.d_steps} (set it to 1)")
   if not 0 <= config.dropout_rate < 1:
     raise UserError(f"--config.dropout_rate={config.dropout_rate} must be in [0, 1)")
   if config.penalty_weight < 0:

@@ -255,7 +255,8 @@ def _build_train_step(config: ml_collections.ConfigDict, mesh: jax.sharding.Mesh
   step_config = StepConfig(
       loss=losses.get_loss(config.loss), penalty=losses.get_penalty(config.penalty),
       penalty_weight=float(config.penalty_weight), d_steps=config.d_steps,
-      noise_dim=config.noise_dim, ema_decay=float(config.ema_decay))
+      noise_dim=config.noise_dim, ema_decay=float(config.ema_decay),
+      simultaneous=bool(config.get("simultaneous", False)))
   guarded_step = guard_nonfinite(make_train_step(step_config),
                                  skip=config.on_nonfinite == "skip_step",
                                  debug_nan_step=config.get("debug_nan_step", -1))

@@ -130,6 +130,8 @@ def _api_cases(root):
       ("batch_size_zero", train_with(batch_size=0), "--config.batch_size=0 must be a positive"),
       ("keep_no_checkpoints", train_with(keep_checkpoints=0),
        "--config.keep_checkpoints=0 must be a positive integer"),
+      ("simultaneous_with_two_d_steps", train_with(simultaneous=True, d_steps=2),
+       "--config.simultaneous=True updates D once per step"),
       ("on_nonfinite_unknown", train_with(on_nonfinite="ignore"), "choose stop or skip_step"),
       ("debug_nan_step_negative", train_with(debug_nan_step=-3), "must be a step >= 0"),
       ("penalty_unknown", train_with(penalty="gp"), "unknown penalty"),
