@@ -20,7 +20,10 @@ reverse KL as mean +- standard error over seeds, beside the paper's row. Writes
 workdir; `--plots_dir=docs` also copies the plots there as `mixtures_<mixture>_<row>.png`.
 
 Remedies beyond packing are fields: `--config.loss=`, `--config.penalty=r1
---config.penalty_weight=...`, `--config.d_steps=`, `--config.minibatch_std=True`.
+--config.penalty_weight=...`, `--config.d_steps=`, `--config.minibatch_std=True`,
+`--config.latent_codes=K --config.noise_dim=3` (a discrete code as well as noise,
+`gan.models.latent`), `--config.simultaneous=True` (PacGAN's own update rule: D and G
+updated at once from one fake batch).
 """
 
 import json
