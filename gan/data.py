@@ -72,8 +72,8 @@ def _as_nhwc_uint8(images: np.ndarray, what: str) -> np.ndarray:
   if images.dtype != np.uint8:
     if not np.issubdtype(images.dtype, np.number):
       raise UserError(f"{what} has dtype {images.dtype}; store images as uint8 in [0, 255]")
-    if images.size and (np.nanmin(images) < 0 or np.nanmax(images) > 255 or
-                        not np.all(np.isfinite(images))):
+    if images.size and (not np.all(np.isfinite(images)) or images.min() < 0 or
+                        images.max() > 255):
       raise UserError(f"{what} has values outside [0, 255]; store images as uint8 in [0, 255]")
     if images.size and np.any(images != np.round(images)):
       raise UserError(f"{what} has fractional pixel values; store images as uint8 in [0, 255]")
