@@ -135,11 +135,10 @@ def guard_nonfinite(train_step: Callable[..., tuple[GANState, dict]], *, skip: b
       batch = images_to_float(batch)
       batch = jnp.where(state.step == debug_nan_step, jnp.nan, batch)
     new_state, metrics = train_step(state, batch, key)
-    if not skip:
-      # Check the written state, not a recomputation of it: without the barrier XLA
-      # recomputes the Adam update inside the check, and, as the update writes over
-      # the donated input, must first copy the largest inputs (10% of the MLP step).
-      new_state = jax.lax.optimization_barrier(new_state)
+    # Check the written state, not a recomputation of it: without the barrier XLA
+    # recomputes the Adam update inside the check, and, as the update writes over the
+    # donated input, must first copy the largest inputs (10% of the MLP step).
+    new_state = jax.lax.optimization_barrier(new_state)
     finite = all_finite(metrics) & all_finite(new_state)
     if skip:
       kept = jax.tree.map(lambda new, old: jnp.where(finite, new, old), new_state, state)

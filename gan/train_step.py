@@ -176,17 +176,16 @@ def make_train_step(cfg: StepConfig) -> Callable[[GANState, Array, Array],
     g_metrics = {"g_loss": g_loss, "g_grad_norm": optax.tree.norm(g_grads)}
     return (d.apply_gradients(grads=d_grads),
             g.apply_gradients(grads=g_grads).replace(batch_stats=batch_stats),
-            {**d_metrics, **g_metrics})
+            d_metrics, g_metrics)
 
   def train_step(state: GANState, batch: Array, key: Array):
     keys = step_keys(key, state.step, cfg.d_steps)
     real = images_to_float(batch)
     d = state.discriminator
     if cfg.simultaneous:
-      d, g, metrics = simultaneous_update(
+      d, g, d_metrics, g_metrics = simultaneous_update(
           d, state.generator, real[0],
           (keys["d_noise"][0], keys["d_dropout"][0], keys["d_penalty"][0]))
-      d_metrics, g_metrics = metrics, {}
     else:
       d_metrics = {}
       for i in range(cfg.d_steps):  # Unrolled: d_steps is small and static.
