@@ -99,12 +99,17 @@ class RunInterrupted(Exception):
 def all_finite(tree: Any) -> jax.Array:
   """True when every floating-point leaf of `tree` is finite (no NaN, no +-Inf).
 
-  all_finite(T) = AND over float leaves x of T, over entries i: |x_i| < inf.
+  all_finite(T) = isfinite(sum over float leaves x of T, over entries i: x_i - x_i).
+
+  x - x is 0 for a finite x and NaN for NaN and +-Inf, and a NaN term makes the sum
+  NaN, so this is exactly AND_i |x_i| < inf, with no overflow. It is one float sum
+  per leaf, which XLA:CPU fuses and vectorises; a boolean AND-reduction of
+  `isfinite` is 2-3x slower there, and a max-reduction of |x| misses NaNs.
   Integer leaves (the step, Adam's count) are always finite and are skipped.
   """
-  flags = [jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree)
-           if jnp.issubdtype(jnp.result_type(x), jnp.inexact)]
-  return jnp.all(jnp.stack(flags)) if flags else jnp.array(True)
+  sums = [jnp.sum(x - x) for x in jax.tree.leaves(tree)
+          if jnp.issubdtype(jnp.result_type(x), jnp.inexact)]
+  return jnp.isfinite(sum(sums)) if sums else jnp.array(True)
 
 
 def guard_nonfinite(train_step: Callable[..., tuple[GANState, dict]], *, skip: bool,
@@ -135,10 +140,6 @@ def guard_nonfinite(train_step: Callable[..., tuple[GANState, dict]], *, skip: b
       batch = images_to_float(batch)
       batch = jnp.where(state.step == debug_nan_step, jnp.nan, batch)
     new_state, metrics = train_step(state, batch, key)
-    # Check the written state, not a recomputation of it: without the barrier XLA
-    # recomputes the Adam update inside the check, and, as the update writes over the
-    # donated input, must first copy the largest inputs (10% of the MLP step).
-    new_state = jax.lax.optimization_barrier(new_state)
     finite = all_finite(metrics) & all_finite(new_state)
     if skip:
       kept = jax.tree.map(lambda new, old: jnp.where(finite, new, old), new_state, state)
@@ -238,7 +239,8 @@ def _build_players(config: ml_collections.ConfigDict, image_shape: tuple[int, ..
   generator, discriminator = models.build(
       config.model, image_shape=image_shape, g_widths=config.g_widths,
       d_widths=config.d_widths, dropout_rate=config.dropout_rate, conv_impl=config.conv_impl,
-      pack=config.pack, minibatch_std=config.minibatch_std)
+      pack=config.pack, minibatch_std=config.minibatch_std,
+      compute_dtype=config.get("compute_dtype", "float32"))
   g_optimizer = make_optimizer(config.g_lr, config.beta1, config.beta2)
   d_optimizer = make_optimizer(config.d_lr, config.beta1, config.beta2)
   noise_dim, use_ema = config.noise_dim, config.ema_decay > 0  # Not the mutable config.

@@ -16,6 +16,7 @@ import time
 
 import chex
 import flax
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -64,6 +65,14 @@ def test_all_finite():
   assert not bool(train.all_finite({"a": jnp.array([1.0, jnp.inf]), "b": jnp.ones(2)}))
   assert not bool(train.all_finite([jnp.zeros(2), jnp.array(jnp.nan)]))
   assert bool(train.all_finite({}))
+  # Large leaves (vectorised reductions), one bad entry anywhere, and no overflow.
+  check = jax.jit(train.all_finite)
+  for size in (7, 100_352, 1_000_003):
+    assert bool(check({"a": jnp.full((size,), 3e38, jnp.float32), "b": jnp.ones(3)}))
+    for position in (0, size // 2, size - 1):
+      for bad in (jnp.nan, jnp.inf, -jnp.inf):
+        leaf = jnp.zeros((size,), jnp.float32).at[position].set(bad)
+        assert not bool(check({"a": jnp.ones(3), "b": leaf})), (size, position, bad)
 
 
 def test_guard_is_exact_on_finite_steps_and_skip_keeps_the_state(small_npz):
