@@ -35,6 +35,9 @@ def base_config() -> ml_collections.ConfigDict:
   c.d_widths = (64, 128)  # dcgan: conv widths; mlp: hidden widths.
   c.dropout_rate = 0.3  # Discriminator dropout.
   c.conv_impl = "auto"  # auto | fast | native: lowering of convolutions (same params).
+  # float32 | bfloat16: mixed precision for dcgan and mlp (layers compute in bfloat16;
+  # parameters, optimizer, BatchNorm statistics, images and losses stay float32).
+  c.compute_dtype = "float32"
 
   c.loss = "non_saturating"  # A name in gan.losses.LOSSES.
   c.penalty = "none"  # none | wgan_gp | r1 | r2
@@ -110,6 +113,9 @@ def validate(config: ml_collections.ConfigDict) -> None:
   losses.get_penalty(config.penalty)
   if config.conv_impl not in ("auto", "fast", "native"):
     raise UserError(f"--config.conv_impl={config.conv_impl!r}; choose auto, fast or native")
+  if config.get("compute_dtype", "float32") not in models.COMPUTE_DTYPES:
+    raise UserError(f"--config.compute_dtype={config.compute_dtype!r}; choose one of "
+                    f"{', '.join(models.COMPUTE_DTYPES)}")
   if not isinstance(config.get("debug_nan_step", -1), int) or config.get("debug_nan_step", -1) < -1:
     raise UserError(f"--config.debug_nan_step={config.debug_nan_step!r} must be a step >= 0, "
                     f"or -1 (off)")

@@ -133,6 +133,11 @@ def _api_cases(root):
       ("simultaneous_with_two_d_steps", train_with(simultaneous=True, d_steps=2),
        "--config.simultaneous=True updates D once per step"),
       ("on_nonfinite_unknown", train_with(on_nonfinite="ignore"), "choose stop or skip_step"),
+      ("compute_dtype_unknown", train_with(compute_dtype="float16"),
+       "--config.compute_dtype='float16'; choose one of float32, bfloat16"),
+      ("compute_dtype_for_toy", lambda: models.build("toy", image_shape=(2,), g_widths=(8,),
+                                                     d_widths=(8,), compute_dtype="bfloat16"),
+       "--config.compute_dtype=bfloat16 is for the models dcgan, mlp, not toy"),
       ("debug_nan_step_negative", train_with(debug_nan_step=-3), "must be a step >= 0"),
       ("penalty_unknown", train_with(penalty="gp"), "unknown penalty"),
       # Workdirs.

@@ -4,7 +4,8 @@
 family is one function that builds the pair and one line in `MODELS`. A family
 function takes the keywords `image_shape` (the shape of one sample: (H, W, C) for
 images, (D,) for points), `g_widths`, `d_widths`, `dropout_rate`, `conv_impl` and
-`minibatch_std`; `build` wraps the discriminator for PacGAN packing
+`minibatch_std` (and `dtype`, the computation dtype, where the family supports
+bfloat16); `build` wraps the discriminator for PacGAN packing
 (`gan.models.packing`) and, with `latent_codes`, wraps the generator to take a
 discrete code as well as noise (`gan.models.latent`).
 
@@ -18,6 +19,7 @@ Families:
 from typing import Callable
 
 import flax.linen as nn
+import jax.numpy as jnp
 
 from gan.errors import UserError
 
@@ -32,23 +34,26 @@ def _with_input_minibatch_std(discriminator: nn.Module, minibatch_std: bool) -> 
   return MinibatchStdDiscriminator(discriminator) if minibatch_std else discriminator
 
 
-def _dcgan(*, image_shape, g_widths, d_widths, dropout_rate, conv_impl, minibatch_std=False):
+def _dcgan(*, image_shape, g_widths, d_widths, dropout_rate, conv_impl, minibatch_std=False,
+           dtype=jnp.float32):
   if len(image_shape) != 3 or image_shape[0] != image_shape[1] or image_shape[0] % 4:
     raise UserError(
         f"dcgan needs square images with side divisible by 4 (28 or 32), got "
         f"{tuple(image_shape)}; use --config.model=mlp for other shapes")
-  return (DCGANGenerator(image_shape=image_shape, widths=tuple(g_widths), conv_impl=conv_impl),
+  return (DCGANGenerator(image_shape=image_shape, widths=tuple(g_widths), conv_impl=conv_impl,
+                         dtype=dtype),
           _with_input_minibatch_std(
               DCGANDiscriminator(widths=tuple(d_widths), dropout_rate=dropout_rate,
-                                 conv_impl=conv_impl), minibatch_std))
+                                 conv_impl=conv_impl, dtype=dtype), minibatch_std))
 
 
-def _mlp(*, image_shape, g_widths, d_widths, dropout_rate, conv_impl, minibatch_std=False):
+def _mlp(*, image_shape, g_widths, d_widths, dropout_rate, conv_impl, minibatch_std=False,
+         dtype=jnp.float32):
   del conv_impl
-  return (MLPGenerator(image_shape=image_shape, hidden_widths=tuple(g_widths)),
+  return (MLPGenerator(image_shape=image_shape, hidden_widths=tuple(g_widths), dtype=dtype),
           _with_input_minibatch_std(
-              MLPDiscriminator(hidden_widths=tuple(d_widths), dropout_rate=dropout_rate),
-              minibatch_std))
+              MLPDiscriminator(hidden_widths=tuple(d_widths), dropout_rate=dropout_rate,
+                               dtype=dtype), minibatch_std))
 
 
 def _toy(*, image_shape, g_widths, d_widths, dropout_rate, conv_impl, minibatch_std=False,
@@ -63,6 +68,10 @@ def _toy_relu(**kwargs):
   return _toy(maxout_pieces=1, **kwargs)
 
 
+# Computation dtypes by name (`--config.compute_dtype`), and the families that take one.
+COMPUTE_DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
+_BFLOAT16_FAMILIES = ("dcgan", "mlp")
+
 MODELS: dict[str, Callable[..., tuple[nn.Module, nn.Module]]] = {
     "dcgan": _dcgan,
     "mlp": _mlp,
@@ -73,7 +82,8 @@ MODELS: dict[str, Callable[..., tuple[nn.Module, nn.Module]]] = {
 
 def build(name: str, *, image_shape: tuple[int, ...], g_widths, d_widths,
           dropout_rate: float = 0.0, conv_impl: str = "auto", pack: int = 1,
-          minibatch_std: bool = False, latent_codes: int = 0) -> tuple[nn.Module, nn.Module]:
+          minibatch_std: bool = False, latent_codes: int = 0,
+          compute_dtype: str = "float32") -> tuple[nn.Module, nn.Module]:
   """Returns the (generator, discriminator) modules of family `name`.
 
   Args:
@@ -86,6 +96,10 @@ def build(name: str, *, image_shape: tuple[int, ...], g_widths, d_widths,
       discriminator unchanged.
     minibatch_std: add a minibatch standard deviation feature to D (inside the toy
       MLP before its output layer; on D's input for the image families).
+    latent_codes: K >= 2 gives G a discrete code of K values besides the noise.
+    compute_dtype: 'float32', or 'bfloat16' (mixed precision, dcgan and mlp): dense
+      layers, convolutions and activations in bfloat16; parameters, BatchNorm
+      statistics, G's images and D's logits (so the losses) in float32.
 
   Returns:
     (generator, discriminator).
@@ -99,8 +113,16 @@ def build(name: str, *, image_shape: tuple[int, ...], g_widths, d_widths,
       or latent_codes == 1):
     raise UserError(f"--config.latent_codes={latent_codes!r} must be 0 (off) or an integer "
                     f">= 2 (the number of discrete codes)")
+  if compute_dtype not in COMPUTE_DTYPES:
+    raise UserError(f"--config.compute_dtype={compute_dtype!r}; choose one of "
+                    f"{sorted(COMPUTE_DTYPES)}")
   family_kwargs = dict(image_shape=tuple(image_shape), g_widths=g_widths, d_widths=d_widths,
                        dropout_rate=dropout_rate, conv_impl=conv_impl)
+  if compute_dtype != "float32":
+    if name not in _BFLOAT16_FAMILIES:
+      raise UserError(f"--config.compute_dtype={compute_dtype} is for the models "
+                      f"{', '.join(_BFLOAT16_FAMILIES)}, not {name}; use float32")
+    family_kwargs["dtype"] = COMPUTE_DTYPES[compute_dtype]
   if minibatch_std:
     family_kwargs["minibatch_std"] = True  # Families that predate the option still build.
   generator, discriminator = MODELS[name](**family_kwargs)

@@ -15,7 +15,7 @@ Convolutions come from `gan.models.layers`, which picks a fast lowering on
 XLA:CPU and the native one on GPU/TPU, with identical parameters.
 """
 
-from typing import Sequence
+from typing import Any, Sequence
 
 import flax.linen as nn
 import jax.numpy as jnp
@@ -31,13 +31,14 @@ class DCGANGenerator(nn.Module):
   image_shape: tuple[int, int, int]
   widths: Sequence[int] = (256, 128, 64)
   conv_impl: str = "auto"
+  dtype: Any = jnp.float32  # Computation dtype; parameters stay float32, images are float32.
 
   @nn.compact
   def __call__(self, z: jnp.ndarray, *, train: bool = True) -> jnp.ndarray:
     height, width, channels = self.image_shape
     start = height // 4  # Two stride-2 layers: 7 -> 28, 8 -> 32.
-    norm = lambda: nn.BatchNorm(use_running_average=not train)
-    x = nn.Dense(start * start * self.widths[0], use_bias=False)(z)
+    norm = lambda: nn.BatchNorm(use_running_average=not train, dtype=self.dtype)
+    x = nn.Dense(start * start * self.widths[0], use_bias=False, dtype=self.dtype)(z)
     x = nn.leaky_relu(norm()(x), negative_slope=0.3)
     x = x.reshape((z.shape[0], start, start, self.widths[0]))
     features = list(self.widths[1:]) + [channels]
@@ -46,9 +47,9 @@ class DCGANGenerator(nn.Module):
       last = i == len(features) - 1
       x = layers.ConvTranspose2D(
           f, _KERNEL, strides=stride, use_bias=last, impl=self.conv_impl,
-          name=f"ConvTranspose_{i}")(x)
+          dtype=self.dtype, name=f"ConvTranspose_{i}")(x)
       if last:
-        x = jnp.tanh(x)
+        x = jnp.tanh(x.astype(jnp.float32))
       else:
         x = nn.leaky_relu(norm()(x), negative_slope=0.3)
     assert x.shape[1:] == (height, width, channels), x.shape
@@ -61,13 +62,15 @@ class DCGANDiscriminator(nn.Module):
   widths: Sequence[int] = (64, 128)
   dropout_rate: float = 0.3
   conv_impl: str = "auto"
+  dtype: Any = jnp.float32  # Computation dtype; parameters and logits stay float32.
 
   @nn.compact
   def __call__(self, x: jnp.ndarray, *, train: bool = True) -> jnp.ndarray:
     for i, f in enumerate(self.widths):
-      x = layers.Conv2D(f, _KERNEL, strides=2, impl=self.conv_impl, name=f"Conv_{i}")(x)
+      x = layers.Conv2D(f, _KERNEL, strides=2, impl=self.conv_impl, dtype=self.dtype,
+                        name=f"Conv_{i}")(x)
       x = nn.leaky_relu(x, negative_slope=0.3)
       if self.dropout_rate > 0:
         x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
     x = x.reshape((x.shape[0], -1))
-    return nn.Dense(1)(x)[:, 0]
+    return nn.Dense(1, dtype=self.dtype)(x)[:, 0].astype(jnp.float32)

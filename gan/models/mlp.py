@@ -4,7 +4,7 @@ G: z (100) -> 128 -> 128 -> H*W*C, ReLU hidden, tanh out, reshaped to NHWC.
 D: flattened image -> 128 -> 128 -> 1 logit, LeakyReLU(0.2) hidden.
 """
 
-from typing import Sequence
+from typing import Any, Sequence
 
 import flax.linen as nn
 import jax.numpy as jnp
@@ -15,15 +15,16 @@ class MLPGenerator(nn.Module):
 
   image_shape: tuple[int, int, int]
   hidden_widths: Sequence[int] = (128, 128)
+  dtype: Any = jnp.float32  # Computation dtype; parameters stay float32, images are float32.
 
   @nn.compact
   def __call__(self, z: jnp.ndarray, *, train: bool = True) -> jnp.ndarray:
     del train  # No BatchNorm or dropout: same function in train and eval.
     x = z
     for width in self.hidden_widths:
-      x = nn.relu(nn.Dense(width)(x))
+      x = nn.relu(nn.Dense(width, dtype=self.dtype)(x))
     num_pixels = self.image_shape[0] * self.image_shape[1] * self.image_shape[2]
-    x = jnp.tanh(nn.Dense(num_pixels)(x))
+    x = jnp.tanh(nn.Dense(num_pixels, dtype=self.dtype)(x).astype(jnp.float32))
     return x.reshape((z.shape[0],) + tuple(self.image_shape))
 
 
@@ -32,12 +33,13 @@ class MLPDiscriminator(nn.Module):
 
   hidden_widths: Sequence[int] = (128, 128)
   dropout_rate: float = 0.0
+  dtype: Any = jnp.float32  # Computation dtype; parameters and logits stay float32.
 
   @nn.compact
   def __call__(self, x: jnp.ndarray, *, train: bool = True) -> jnp.ndarray:
     x = x.reshape((x.shape[0], -1))
     for width in self.hidden_widths:
-      x = nn.leaky_relu(nn.Dense(width)(x), negative_slope=0.2)
+      x = nn.leaky_relu(nn.Dense(width, dtype=self.dtype)(x), negative_slope=0.2)
       if self.dropout_rate > 0:
         x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
-    return nn.Dense(1)(x)[:, 0]
+    return nn.Dense(1, dtype=self.dtype)(x)[:, 0].astype(jnp.float32)
