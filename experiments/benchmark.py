@@ -19,8 +19,10 @@ Implementations (`--impls`; default per case, those not installed are skipped):
   jax            ours: `gan.train.setup(config, image_shape).train_step`, the exact
                  jitted, state-donating step of `gan.train`, one step per call.
   jax_scan       ours, `--steps_per_dispatch` steps per call through
-                 `gan.train_step.make_multi_step` (scan, unrolled), over a block of
-                 as many different batches.
+                 `gan.train_step.make_multi_step`, over a block of as many different
+                 batches: a rolled `lax.scan` for the MLP (faster there), unrolled
+                 for the DCGAN (XLA:CPU runs convolution gradients in a rolled loop
+                 35-150x slower); `--scan_unroll` overrides.
   tf, tf_xla     experiments/references/tf_gan.py (`tf.function`, + jit_compile).
   torch, torch_compile  experiments/references/torch_gan.py (eager, `torch.compile`).
 The references are an optional extra: `pip install -r tools/benchmark_requirements.txt`.
@@ -54,11 +56,12 @@ from typing import Any, Optional
 from experiments import references as ref
 
 # Case -> the experiment module whose get_config() it uses, and its default impls.
+# Case -> its experiment, default impls and jax_scan's `lax.scan` unroll (0: full).
 CASES = {
     "dcgan": {"experiment": "experiments.dcgan_mnist",
-              "impls": ("jax", "tf", "torch", "torch_compile")},
+              "impls": ("jax", "tf", "torch", "torch_compile"), "scan_unroll": 0},
     "mlp": {"experiment": "experiments.mlp_gan_mnist",
-            "impls": ("jax", "jax_scan", "tf", "torch", "torch_compile")},
+            "impls": ("jax", "jax_scan", "tf", "torch", "torch_compile"), "scan_unroll": 1},
 }
 OURS = ("jax", "jax_scan")
 # Reference impl -> (module, its --impl, the Python package it needs).
@@ -107,6 +110,7 @@ def _serve_ours(argv: list[str]) -> None:
   import numpy as np  # pylint: disable=g-import-not-at-top
   from jax import monitoring  # pylint: disable=g-import-not-at-top
   from gan import parallel, train  # pylint: disable=g-import-not-at-top
+  from gan.models import layers  # pylint: disable=g-import-not-at-top
   from gan.train_step import make_multi_step  # pylint: disable=g-import-not-at-top
 
   compiles = []
@@ -125,8 +129,8 @@ def _serve_ours(argv: list[str]) -> None:
   if args.impl == "jax":
     step_fn, batch = gan.train_step, single_batch
   else:
-    step_fn = jax.jit(make_multi_step(gan.train_step, n, unroll=args.unroll or True),
-                      donate_argnums=0)
+    step_fn = jax.jit(make_multi_step(gan.update, n, unroll=args.unroll or True),
+                      donate_argnums=0, compiler_options=layers.compiler_options())
     batch = parallel.global_batch(images, gan.mesh, batch_axis=2)
   del single_batch
   holder = {"state": state}
@@ -148,6 +152,7 @@ def _serve_ours(argv: list[str]) -> None:
   compile_s = sum(compiles)
   timing_from["compiles"] = len(compiles)
   info = {"impl": args.impl, "framework": f"jax {jax.__version__}", "steps_per_call": n,
+          "scan_unroll": ("full" if not args.unroll else args.unroll) if n > 1 else None,
           "compile_s": compile_s, "flops_per_step": flops, "flops_counter": "XLA cost analysis",
           "backend": jax.default_backend(), "devices": jax.device_count(),
           "conv_impl": config.conv_impl, "g_widths": list(config.g_widths),
@@ -215,14 +220,15 @@ class Worker:
 
 def _worker_command(impl: str, model: str, batch_size: int, width_scale: float, *,
                     min_repeat_seconds: float, threads: int, steps_per_dispatch: int,
-                    overrides: list[str]) -> list[str]:
+                    scan_unroll: int, overrides: list[str]) -> list[str]:
   common = [f"--model={model}", f"--batch_size={batch_size}", f"--width_scale={width_scale}",
             f"--min_repeat_seconds={min_repeat_seconds}", "--serve"]
   if threads:
     common.append(f"--threads={threads}")
   if impl in OURS:
     return [sys.executable, "-m", "experiments.benchmark", _SERVE_OURS, f"--impl={impl}",
-            f"--steps_per_dispatch={steps_per_dispatch}", *common, *overrides]
+            f"--steps_per_dispatch={steps_per_dispatch}", f"--unroll={scan_unroll}", *common,
+            *overrides]
   module, variant, _ = REFERENCES[impl]
   return [sys.executable, "-m", module, f"--impl={variant}", *common]
 
@@ -246,8 +252,14 @@ def _ratio(a: Optional[float], b: Optional[float]) -> Optional[float]:
 def run_case(model: str, *, batch_size: int = 0, width_scale: float = 1.0,
              impls: Optional[list[str]] = None, rounds: int = 3, repeats: int = 5,
              min_repeat_seconds: float = 1.0, threads: int = 0, steps_per_dispatch: int = 10,
+             scan_unroll: Optional[int] = None,
              overrides: Optional[list[str]] = None) -> dict[str, Any]:
-  """Times `impls` on one case in interleaved rounds; returns the case's JSON object."""
+  """Times `impls` on one case in interleaved rounds; returns the case's JSON object.
+
+  `scan_unroll` is jax_scan's `lax.scan` unroll (0: full); None takes the case's.
+  """
+  if scan_unroll is None:
+    scan_unroll = CASES[model]["scan_unroll"]
   batch_size = batch_size or ref.default_batch_size(model)
   impls = list(impls or CASES[model]["impls"])
   overrides = list(overrides or [])
@@ -264,7 +276,8 @@ def run_case(model: str, *, batch_size: int = 0, width_scale: float = 1.0,
       continue
     worker = Worker(impl, _worker_command(
         impl, model, batch_size, width_scale, min_repeat_seconds=min_repeat_seconds,
-        threads=threads, steps_per_dispatch=steps_per_dispatch, overrides=overrides))
+        threads=threads, steps_per_dispatch=steps_per_dispatch, scan_unroll=scan_unroll,
+        overrides=overrides))
     try:  # One at a time, so that compilations do not compete.
       worker.wait_ready()
       workers.append(worker)
@@ -397,6 +410,8 @@ def _define_flags():
   flags.DEFINE_list("batch_sizes", [], "Batch sizes to sweep; empty: each case's own.")
   flags.DEFINE_list("width_scales", ["1"], "Width multipliers to sweep.")
   flags.DEFINE_integer("steps_per_dispatch", 10, "Steps per call of jax_scan.")
+  flags.DEFINE_integer("scan_unroll", -1, "jax_scan's lax.scan unroll: 0 full, k >= 1 "
+                       "k steps per loop iteration; -1: the case's (mlp 1, dcgan 0).")
   flags.DEFINE_integer("threads", 0, "Threads for the references; 0: their default.")
   flags.DEFINE_string("out", "", "Append each case's JSON line to this file; with --plot, "
                       "comma-separated files to read.")
@@ -446,7 +461,9 @@ def main(argv):
         result = run_case(case, batch_size=batch_size, width_scale=width_scale,
                           impls=f.impls or None, rounds=f.rounds, repeats=f.repeats,
                           min_repeat_seconds=f.min_repeat_seconds, threads=f.threads,
-                          steps_per_dispatch=f.steps_per_dispatch, overrides=overrides)
+                          steps_per_dispatch=f.steps_per_dispatch,
+                          scan_unroll=None if f.scan_unroll < 0 else f.scan_unroll,
+                          overrides=overrides)
         result["wall_s"] = time.perf_counter() - start
         line = json.dumps(result)
         print(line, flush=True)

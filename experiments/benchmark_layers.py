@@ -127,9 +127,10 @@ def _report(case, gflop, mode, ms):
 
 def _fwd_and_bwd(fn):
   """jit(f) and jit(value_and_grad(<f(x, k), r>)) wrt x and every kernel."""
-  forward = jax.jit(fn)
+  options = layers.compiler_options()  # As the train step is compiled.
+  forward = jax.jit(fn, compiler_options=options)
   loss = lambda x, kernel, cotangent: jnp.vdot(fn(x, kernel), cotangent)
-  backward = jax.jit(jax.value_and_grad(loss, argnums=(0, 1)))
+  backward = jax.jit(jax.value_and_grad(loss, argnums=(0, 1)), compiler_options=options)
   return forward, backward
 
 

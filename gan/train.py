@@ -37,6 +37,7 @@ import numpy as np
 from gan import checkpointing, config as config_lib, data, hooks as hooks_lib, images, losses
 from gan import models, parallel
 from gan.errors import UserError
+from gan.models import layers
 from gan.state import GANState, create_state, generate, make_optimizer
 from gan.train_step import StepConfig, images_to_float, make_train_step
 from gan.writers import MetricWriter
@@ -53,8 +54,11 @@ class GANSetup:
     mesh: the data-parallel device mesh.
     train_key: the run's key; step s uses `fold_in(train_key, s)`.
     sample_noise: the fixed noise of the sample grids.
-    train_step: jitted `(state, batch, train_key) -> (state, metrics)`, state donated,
-      guarded against non-finite updates (`guard_nonfinite`, metric `nonfinite`).
+    update: the pure, unjitted `(state, batch, train_key) -> (state, metrics)`, guarded
+      against non-finite updates (`guard_nonfinite`, metric `nonfinite`): for
+      composing into a larger program (`gan.train_step.make_multi_step`, `jax.vmap`).
+    train_step: `update` jitted, state donated, with `gan.models.layers.compiler_options`
+      (so it must be called at the top level, not inside another jit).
     generate: jitted `(state, z) -> images`, inference mode, EMA weights if any.
     initialize: jitted `init_key -> state`: both players and their optimizers.
   """
@@ -67,6 +71,7 @@ class GANSetup:
   init_key: jax.Array
   train_key: jax.Array
   sample_noise: jax.Array
+  update: Callable[..., Any]
   train_step: Callable[..., Any]
   generate: Callable[..., Any]
   initialize: Callable[[jax.Array], GANState]
@@ -257,7 +262,7 @@ def _build_players(config: ml_collections.ConfigDict, image_shape: tuple[int, ..
 
 
 def _build_train_step(config: ml_collections.ConfigDict, mesh: jax.sharding.Mesh):
-  """The jitted, guarded update; the state donated and replicated."""
+  """(the guarded update, it jitted with the state donated and replicated)."""
   step_config = StepConfig(
       loss=losses.get_loss(config.loss), penalty=losses.get_penalty(config.penalty),
       penalty_weight=float(config.penalty_weight), d_steps=config.d_steps,
@@ -267,7 +272,9 @@ def _build_train_step(config: ml_collections.ConfigDict, mesh: jax.sharding.Mesh
                                  skip=config.on_nonfinite == "skip_step",
                                  debug_nan_step=config.get("debug_nan_step", -1))
   replicated = parallel.replicated(mesh)
-  return jax.jit(guarded_step, donate_argnums=0, out_shardings=(replicated, replicated))
+  return guarded_step, jax.jit(
+      guarded_step, donate_argnums=0, out_shardings=(replicated, replicated),
+      compiler_options=layers.compiler_options(mesh.devices.flat[0].platform))
 
 
 def setup(config: ml_collections.ConfigDict, image_shape: tuple[int, int, int],
@@ -289,16 +296,19 @@ def setup(config: ml_collections.ConfigDict, image_shape: tuple[int, int, int],
   generator, discriminator, initialize = _cached(
       ("players", json.dumps(players_fields, sort_keys=True), image_shape, mesh),
       lambda: _build_players(config, image_shape, mesh))
-  train_step = _cached(("update", json.dumps(fields, sort_keys=True), image_shape, mesh),
-                       lambda: _build_train_step(config, mesh))
+  update, train_step = _cached(
+      ("update", json.dumps(fields, sort_keys=True), image_shape, mesh),
+      lambda: _build_train_step(config, mesh))
   generate_fn = _cached(("generate", mesh), lambda: jax.jit(
-      generate, out_shardings=parallel.replicated(mesh)))
+      generate, out_shardings=parallel.replicated(mesh),
+      compiler_options=layers.compiler_options(mesh.devices.flat[0].platform)))
   init_key, train_key, sample_key = jax.random.split(jax.random.key(config.seed), 3)
   sample_noise = jax.random.normal(sample_key, (config.num_sample_images, config.noise_dim))
   return GANSetup(config=config, image_shape=image_shape, generator=generator,
                   discriminator=discriminator, mesh=mesh, init_key=init_key,
                   train_key=train_key, sample_noise=parallel.replicate(sample_noise, mesh),
-                  train_step=train_step, generate=generate_fn, initialize=initialize)
+                  update=update, train_step=train_step, generate=generate_fn,
+                  initialize=initialize)
 
 
 # ---------------------------------------------------------------------------- workdir

@@ -75,7 +75,7 @@ def test_our_step_does_exactly_the_hand_counted_matmuls():
   gan = train.setup(config, IMAGE_SHAPE)
   state = gan.init_state()
   batch = gan.shard_batch(np.zeros((1, 16) + IMAGE_SHAPE, np.float32))
-  jaxpr = jax.make_jaxpr(gan.train_step)(state, batch, gan.train_key).jaxpr
+  jaxpr = jax.make_jaxpr(gan.update)(state, batch, gan.train_key).jaxpr
   assert _dot_general_flops(jaxpr) == _mlp_matmul_flops(16, (32, 32), (32, 32))
 
 
@@ -174,7 +174,7 @@ def test_multi_step_equals_as_many_single_steps(unroll):
     state, metrics = gan.train_step(state, gan.shard_batch(batches[i]), gan.train_key)
     singles.append(jax.device_get(metrics))
 
-  multi_step = jax.jit(make_multi_step(gan.train_step, num_steps, unroll=unroll),
+  multi_step = jax.jit(make_multi_step(gan.update, num_steps, unroll=unroll),
                        donate_argnums=0)
   multi_state, stacked = multi_step(gan.init_state(), batches, gan.train_key)
 
@@ -189,8 +189,8 @@ def test_multi_step_equals_as_many_single_steps(unroll):
 
 def test_multi_step_refuses_a_block_of_the_wrong_length():
   gan = train.setup(_tiny_config(), IMAGE_SHAPE)
-  multi_step = make_multi_step(gan.train_step, 3)
+  multi_step = make_multi_step(gan.update, 3)
   with pytest.raises(ValueError, match="3"):
     multi_step(gan.init_state(), np.zeros((2, 2, 8) + IMAGE_SHAPE, np.float32), gan.train_key)
   with pytest.raises(ValueError, match="positive"):
-    make_multi_step(gan.train_step, 0)
+    make_multi_step(gan.update, 0)

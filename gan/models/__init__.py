@@ -115,7 +115,7 @@ def build(name: str, *, image_shape: tuple[int, ...], g_widths, d_widths,
                     f">= 2 (the number of discrete codes)")
   if compute_dtype not in COMPUTE_DTYPES:
     raise UserError(f"--config.compute_dtype={compute_dtype!r}; choose one of "
-                    f"{sorted(COMPUTE_DTYPES)}")
+                    f"{', '.join(COMPUTE_DTYPES)}")
   family_kwargs = dict(image_shape=tuple(image_shape), g_widths=g_widths, d_widths=d_widths,
                        dropout_rate=dropout_rate, conv_impl=conv_impl)
   if compute_dtype != "float32":

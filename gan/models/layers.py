@@ -67,6 +67,46 @@ _FEW_CHANNELS = 5 * 5 * 4
 Padding2D = tuple[tuple[int, int], tuple[int, int]]
 
 
+# XLA:CPU hands its library fusions to YNNPACK; by default (XLA in jaxlib 0.10) the
+# kinds are INDIVIDUAL_DOT, REDUCE and INDIVIDUAL_CONVOLUTION. Without the last one,
+# convolutions run as XLA's own (Eigen) kernels. That makes the DCGAN step 1.2x
+# faster on this 2-core AVX-512 machine, with the same HLO for the MLP
+# (experiments/benchmark.py, README "Speed").
+_CPU_COMPILER_OPTIONS = {
+  'xla_cpu_experimental_ynn_fusion_type':
+    'LIBRARY_FUSION_TYPE_INDIVIDUAL_DOT,LIBRARY_FUSION_TYPE_REDUCE',
+}
+
+
+@functools.cache
+def _cpu_options_supported() -> bool:
+  try:
+    jax.jit(jnp.negative, compiler_options=_CPU_COMPILER_OPTIONS).lower(
+      jax.ShapeDtypeStruct((1,), jnp.float32)
+    ).compile()
+  except Exception:  # pylint: disable=broad-except  # An XLA without the option.
+    return False
+  return True
+
+
+def compiler_options(backend: str | None = None) -> dict[str, str]:
+  """XLA options for `jax.jit(..., compiler_options=...)` of programs with convolutions.
+
+  On CPU: keep convolutions out of YNNPACK (see `_CPU_COMPILER_OPTIONS`), if this
+  XLA has the option; elsewhere, and on an XLA without it, none.
+
+  Args:
+    backend: 'cpu', 'gpu', 'tpu', ...; None: `jax.default_backend()`.
+
+  Returns:
+    A dict of XLA debug options (possibly empty).
+  """
+  backend = jax.default_backend() if backend is None else backend
+  if backend == 'cpu' and _cpu_options_supported():
+    return dict(_CPU_COMPILER_OPTIONS)
+  return {}
+
+
 # ---------------------------------------------------------------------------
 # Padding arithmetic.
 

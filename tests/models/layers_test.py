@@ -211,3 +211,24 @@ def test_bad_functional_impls_raise_value_error():
     layers.conv2d_transpose(x, w, 2, kernel_grad_impl='taps')
   with pytest.raises(ValueError):
     layers.conv2d(x, w, 2, impl='gpu')
+
+
+def _entry_computation(hlo: str) -> str:
+  return hlo[hlo.index("ENTRY"):]
+
+
+def test_compiler_options_keep_convolutions_out_of_ynnpack_on_cpu():
+  assert layers.compiler_options("gpu") == layers.compiler_options("tpu") == {}
+  options = layers.compiler_options("cpu")
+  assert options == {"xla_cpu_experimental_ynn_fusion_type":
+                     "LIBRARY_FUSION_TYPE_INDIVIDUAL_DOT,LIBRARY_FUSION_TYPE_REDUCE"}
+  # The DCGAN's widest layer (compiled, not run): XLA's default hands it to YNNPACK as a
+  # library fusion; with the options it is XLA's own convolution in the entry computation.
+  conv = functools.partial(layers.conv2d, stride=1, impl="native")
+  args = (jax.ShapeDtypeStruct((256, 7, 7, 256), jnp.float32),
+          jax.ShapeDtypeStruct((5, 5, 256, 128), jnp.float32))
+  default = _entry_computation(jax.jit(conv).lower(*args).compile().as_text())
+  chosen = _entry_computation(
+      jax.jit(conv, compiler_options=options).lower(*args).compile().as_text())
+  assert "__ynn_fusion" in default and " convolution(" not in default
+  assert "__ynn_fusion" not in chosen and " convolution(" in chosen
