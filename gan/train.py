@@ -21,6 +21,7 @@ counts it in the logs (`skipped_steps`).
 
 import collections
 import dataclasses
+import functools
 import itertools
 import json
 import os
@@ -39,7 +40,7 @@ from gan import models, parallel
 from gan.errors import UserError
 from gan.models import layers
 from gan.state import GANState, create_state, generate, make_optimizer
-from gan.train_step import StepConfig, images_to_float, make_train_step
+from gan.train_step import StepConfig, images_to_float, make_multi_step, make_train_step
 from gan.writers import MetricWriter
 
 
@@ -59,6 +60,9 @@ class GANSetup:
       composing into a larger program (`gan.train_step.make_multi_step`, `jax.vmap`).
     train_step: `update` jitted, state donated, with `gan.models.layers.compiler_options`
       (so it must be called at the top level, not inside another jit).
+    multi_step: with `config.steps_per_call` k > 1, k updates per call, jitted likewise:
+      `(state, batches, train_key) -> (state, metrics stacked over the k steps)`, for
+      batches of shape (k, d_steps, B, H, W, C) (`shard_block`); None when k = 1.
     generate: jitted `(state, z) -> images`, inference mode, EMA weights if any.
     initialize: jitted `init_key -> state`: both players and their optimizers.
   """
@@ -73,6 +77,7 @@ class GANSetup:
   sample_noise: jax.Array
   update: Callable[..., Any]
   train_step: Callable[..., Any]
+  multi_step: Optional[Callable[..., Any]]
   generate: Callable[..., Any]
   initialize: Callable[[jax.Array], GANState]
 
@@ -83,6 +88,10 @@ class GANSetup:
   def shard_batch(self, local_batch: np.ndarray) -> jax.Array:
     """This process's rows of a (d_steps, B, H, W, C) batch -> the global batch."""
     return parallel.global_batch(local_batch, self.mesh)
+
+  def shard_block(self, local_batches: np.ndarray) -> jax.Array:
+    """This process's rows of a (k, d_steps, B, H, W, C) block -> the global block."""
+    return parallel.global_batch(local_batches, self.mesh, batch_axis=2)
 
 
 # ---------------------------------------------------------------------------- faults
@@ -156,8 +165,13 @@ def guard_nonfinite(train_step: Callable[..., tuple[GANState, dict]], *, skip: b
 
 @jax.jit
 def _first_nonfinite(first: jax.Array, nonfinite: jax.Array, step: jax.Array) -> jax.Array:
-  """The first step whose update was non-finite, or -1: one device op, no host sync."""
-  return jnp.where((first < 0) & (nonfinite > 0), step, first)
+  """The first step whose update was non-finite, or -1: one device op, no host sync.
+
+  `nonfinite` is one step's flag, or the flags of a block of steps from `step` on.
+  """
+  flags = jnp.atleast_1d(nonfinite) > 0
+  found = jnp.where(jnp.any(flags), step + jnp.argmax(flags), -1)
+  return jnp.where(first < 0, found, first)
 
 
 class _StopRequests:
@@ -222,6 +236,7 @@ _NOT_IN_PROGRAMS = frozenset({
 # Fields that only the update depends on, not the players' modules or optimizers.
 _ONLY_IN_UPDATE = frozenset({
     "loss", "penalty", "penalty_weight", "d_steps", "on_nonfinite", "debug_nan_step",
+    "steps_per_call",
 })
 _PROGRAMS: "collections.OrderedDict[Any, Any]" = collections.OrderedDict()
 _MAX_PROGRAMS = 16
@@ -262,7 +277,7 @@ def _build_players(config: ml_collections.ConfigDict, image_shape: tuple[int, ..
 
 
 def _build_train_step(config: ml_collections.ConfigDict, mesh: jax.sharding.Mesh):
-  """(the guarded update, it jitted with the state donated and replicated)."""
+  """(guarded update, it jitted, its k-step block jitted or None); state donated."""
   step_config = StepConfig(
       loss=losses.get_loss(config.loss), penalty=losses.get_penalty(config.penalty),
       penalty_weight=float(config.penalty_weight), d_steps=config.d_steps,
@@ -272,9 +287,16 @@ def _build_train_step(config: ml_collections.ConfigDict, mesh: jax.sharding.Mesh
                                  skip=config.on_nonfinite == "skip_step",
                                  debug_nan_step=config.get("debug_nan_step", -1))
   replicated = parallel.replicated(mesh)
-  return guarded_step, jax.jit(
-      guarded_step, donate_argnums=0, out_shardings=(replicated, replicated),
+  jit = functools.partial(
+      jax.jit, donate_argnums=0, out_shardings=(replicated, replicated),
       compiler_options=layers.compiler_options(mesh.devices.flat[0].platform))
+  steps_per_call = config.get("steps_per_call", 1)
+  # A rolled loop is faster without convolutions; XLA:CPU runs convolution gradients
+  # inside a rolled loop 35-150x slower (jax-ml/jax#12868), so dcgan's is unrolled.
+  unroll = True if config.model == "dcgan" else 1
+  multi_step = (jit(make_multi_step(guarded_step, steps_per_call, unroll=unroll))
+                if steps_per_call > 1 else None)
+  return guarded_step, jit(guarded_step), multi_step
 
 
 def setup(config: ml_collections.ConfigDict, image_shape: tuple[int, int, int],
@@ -296,7 +318,7 @@ def setup(config: ml_collections.ConfigDict, image_shape: tuple[int, int, int],
   generator, discriminator, initialize = _cached(
       ("players", json.dumps(players_fields, sort_keys=True), image_shape, mesh),
       lambda: _build_players(config, image_shape, mesh))
-  update, train_step = _cached(
+  update, train_step, multi_step = _cached(
       ("update", json.dumps(fields, sort_keys=True), image_shape, mesh),
       lambda: _build_train_step(config, mesh))
   generate_fn = _cached(("generate", mesh), lambda: jax.jit(
@@ -307,8 +329,8 @@ def setup(config: ml_collections.ConfigDict, image_shape: tuple[int, int, int],
   return GANSetup(config=config, image_shape=image_shape, generator=generator,
                   discriminator=discriminator, mesh=mesh, init_key=init_key,
                   train_key=train_key, sample_noise=parallel.replicate(sample_noise, mesh),
-                  update=update, train_step=train_step, generate=generate_fn,
-                  initialize=initialize)
+                  update=update, train_step=train_step, multi_step=multi_step,
+                  generate=generate_fn, initialize=initialize)
 
 
 # ---------------------------------------------------------------------------- workdir
@@ -449,14 +471,15 @@ def restore_run(workdir: str, step: Optional[int] = None) -> tuple[GANSetup, GAN
 def _mean_metrics(buffer: list[dict]) -> dict[str, float]:
   """Means over the steps of a log window, skipped (non-finite) steps left out.
 
+  Each entry of `buffer` holds one step's scalar metrics, or a block's, stacked.
   `skipped_steps` is the number of skipped steps in the window.
   """
-  stacked = jax.device_get(buffer)
-  nonfinite = np.array([m.get("nonfinite", 0.0) for m in stacked]) > 0
-  kept = [m for m, bad in zip(stacked, nonfinite) if not bad]
-  means = {k: float(np.mean([m[k] for m in kept])) if kept else float("nan")
-           for k in stacked[0] if k != "nonfinite"}
-  means["skipped_steps"] = int(nonfinite.sum())
+  fetched = jax.device_get(buffer)
+  values = {k: np.concatenate([np.ravel(m[k]) for m in fetched]) for k in fetched[0]}
+  bad = values.pop("nonfinite", np.zeros_like(next(iter(values.values())))) > 0
+  means = {k: float(np.mean(v[~bad])) if not bad.all() else float("nan")
+           for k, v in values.items()}
+  means["skipped_steps"] = int(bad.sum())
   return means
 
 
@@ -566,35 +589,46 @@ def _train_loop(config, workdir, gan, dataset, state, checkpointer, hooks, is_ma
     images.save_grid(samples, os.path.join(workdir, "samples", f"step_{step:06d}.png"))
     writer.write_image(step, "samples", images.make_grid(samples))
 
-  train_step = gan.train_step
+  steps_per_call = config.get("steps_per_call", 1)
+  if start % steps_per_call:
+    raise UserError(f"the checkpoint is at step {start}, not a multiple of "
+                    f"--config.steps_per_call={steps_per_call}; resume with the run's own "
+                    f"steps_per_call")
+
+  def global_batch(step: int) -> jax.Array:
+    """The batch of `step`, or with steps_per_call k > 1 the block of steps [step, step + k)."""
+    if steps_per_call == 1:
+      return gan.shard_batch(batches(step))
+    return gan.shard_block(np.stack([batches(s) for s in range(step, step + steps_per_call)]))
+
+  train_step = gan.train_step if steps_per_call == 1 else gan.multi_step
   if jax.process_count() > 1 and start < config.num_steps:
     # Compile before the first step, then meet: every process then reaches the first
     # collective of the step within moments of the others.
-    train_step = gan.train_step.lower(state, gan.shard_batch(batches(start)),
-                                      gan.train_key).compile()
+    train_step = train_step.lower(state, global_batch(start), gan.train_key).compile()
     parallel.barrier(f"gan.train:compiled:{next(_BARRIERS)}")
 
   from tqdm.auto import tqdm  # pylint: disable=g-import-not-at-top
   progress = tqdm(total=config.num_steps, initial=start, unit="step", dynamic_ncols=True,
                   disable=not (is_main and config.progress_bar))
-  buffer, tick = [], time.perf_counter()
+  buffer, buffered_steps, tick = [], 0, time.perf_counter()
   stop_requests = _StopRequests(multiprocess=jax.process_count() > 1)
   try:
     with stop_requests:
-      for step in range(start, config.num_steps):
-        batch = gan.shard_batch(batches(step))
-        state, metrics = train_step(state, batch, gan.train_key)
+      for step in range(start, config.num_steps, steps_per_call):
+        state, metrics = train_step(state, global_batch(step), gan.train_key)
         first_nonfinite = _first_nonfinite(first_nonfinite, metrics["nonfinite"], step)
-        done = step + 1
-        progress.update(1)
+        done = step + steps_per_call
+        progress.update(steps_per_call)
         if config.log_every:
           buffer.append(metrics)
+          buffered_steps += steps_per_call
           if done % config.log_every == 0 or done == config.num_steps:
             check_finite()
             means = _mean_metrics(buffer)
             now = time.perf_counter()
-            means["steps_per_sec"] = len(buffer) / (now - tick)
-            buffer, tick = [], now
+            means["steps_per_sec"] = buffered_steps / (now - tick)
+            buffer, buffered_steps, tick = [], 0, now
             if is_main:
               writer.write(done, means)
               if means["skipped_steps"]:
