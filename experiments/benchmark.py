@@ -18,11 +18,11 @@ the ratio within a round, the fairer number on a busy machine).
 Implementations (`--impls`; default per case, those not installed are skipped):
   jax            ours: `gan.train.setup(config, image_shape).train_step`, the exact
                  jitted, state-donating step of `gan.train`, one step per call.
-  jax_scan       ours, `--steps_per_dispatch` steps per call through
-                 `gan.train_step.make_multi_step`, over a block of as many different
-                 batches: a rolled `lax.scan` for the MLP (faster there), unrolled
-                 for the DCGAN (XLA:CPU runs convolution gradients in a rolled loop
-                 35-150x slower); `--scan_unroll` overrides.
+  jax_scan       ours, `--steps_per_dispatch` steps per call: the training loop's own
+                 `GANSetup.multi_step` (`--config.steps_per_call`), over a block of as
+                 many different batches; a rolled `lax.scan` for the MLP, unrolled for
+                 the DCGAN (XLA:CPU runs convolution gradients in a rolled loop
+                 35-150x slower).
   tf, tf_xla     experiments/references/tf_gan.py (`tf.function`, + jit_compile).
   torch, torch_compile  experiments/references/torch_gan.py (eager, `torch.compile`).
 The references are an optional extra: `pip install -r tools/benchmark_requirements.txt`.
@@ -56,12 +56,11 @@ from typing import Any, Optional
 from experiments import references as ref
 
 # Case -> the experiment module whose get_config() it uses, and its default impls.
-# Case -> its experiment, default impls and jax_scan's `lax.scan` unroll (0: full).
 CASES = {
     "dcgan": {"experiment": "experiments.dcgan_mnist",
-              "impls": ("jax", "tf", "torch", "torch_compile"), "scan_unroll": 0},
+              "impls": ("jax", "tf", "torch", "torch_compile")},
     "mlp": {"experiment": "experiments.mlp_gan_mnist",
-            "impls": ("jax", "jax_scan", "tf", "torch", "torch_compile"), "scan_unroll": 1},
+            "impls": ("jax", "jax_scan", "tf", "torch", "torch_compile")},
 }
 OURS = ("jax", "jax_scan")
 # Reference impl -> (module, its --impl, the Python package it needs).
@@ -100,7 +99,6 @@ def _serve_ours(argv: list[str]) -> None:
   """Our worker: the library's real step, served by `experiments.references.serve`."""
   parser = ref.reference_arguments("our jitted train step", OURS)
   parser.add_argument("--steps_per_dispatch", type=int, default=10)
-  parser.add_argument("--unroll", type=int, default=0, help="scan unroll; 0: full")
   args, overrides = parser.parse_known_args(argv)
   bad = [o for o in overrides if not o.startswith("--config.")]
   if bad:
@@ -109,19 +107,22 @@ def _serve_ours(argv: list[str]) -> None:
   import jax  # pylint: disable=g-import-not-at-top
   import numpy as np  # pylint: disable=g-import-not-at-top
   from jax import monitoring  # pylint: disable=g-import-not-at-top
-  from gan import parallel, train  # pylint: disable=g-import-not-at-top
-  from gan.models import layers  # pylint: disable=g-import-not-at-top
-  from gan.train_step import make_multi_step  # pylint: disable=g-import-not-at-top
+  from gan import train  # pylint: disable=g-import-not-at-top
 
   compiles = []
   monitoring.register_event_duration_secs_listener(
       lambda event, seconds, **kw: compiles.append(seconds) if event == _COMPILE_EVENT else None)
 
   config = _our_config(args.model, args.batch_size, args.width_scale, overrides)
+  n = args.steps_per_dispatch if args.impl == "jax_scan" else 1
+  if n > 1:  # The loop's block of n updates; no run, so no periods to divide.
+    config.steps_per_call, config.num_steps = n, n
+    for period in ("checkpoint_every", "sample_every", "log_every", "eval_every",
+                   "diagnostics_every"):
+      config[period] = 0
   gan = train.setup(config, ref.IMAGE_SHAPE)
   state = gan.init_state()
   rng = np.random.default_rng(args.seed)
-  n = args.steps_per_dispatch if args.impl == "jax_scan" else 1
   images = rng.uniform(-1, 1, (n, config.d_steps, config.batch_size) + ref.IMAGE_SHAPE)
   images = images.astype(np.float32)
   single_batch = gan.shard_batch(images[0])
@@ -129,9 +130,7 @@ def _serve_ours(argv: list[str]) -> None:
   if args.impl == "jax":
     step_fn, batch = gan.train_step, single_batch
   else:
-    step_fn = jax.jit(make_multi_step(gan.update, n, unroll=args.unroll or True),
-                      donate_argnums=0, compiler_options=layers.compiler_options())
-    batch = parallel.global_batch(images, gan.mesh, batch_axis=2)
+    step_fn, batch = gan.multi_step, gan.shard_block(images)
   del single_batch
   holder = {"state": state}
 
@@ -152,7 +151,6 @@ def _serve_ours(argv: list[str]) -> None:
   compile_s = sum(compiles)
   timing_from["compiles"] = len(compiles)
   info = {"impl": args.impl, "framework": f"jax {jax.__version__}", "steps_per_call": n,
-          "scan_unroll": ("full" if not args.unroll else args.unroll) if n > 1 else None,
           "compile_s": compile_s, "flops_per_step": flops, "flops_counter": "XLA cost analysis",
           "backend": jax.default_backend(), "devices": jax.device_count(),
           "conv_impl": config.conv_impl, "g_widths": list(config.g_widths),
@@ -220,15 +218,14 @@ class Worker:
 
 def _worker_command(impl: str, model: str, batch_size: int, width_scale: float, *,
                     min_repeat_seconds: float, threads: int, steps_per_dispatch: int,
-                    scan_unroll: int, overrides: list[str]) -> list[str]:
+                    overrides: list[str]) -> list[str]:
   common = [f"--model={model}", f"--batch_size={batch_size}", f"--width_scale={width_scale}",
             f"--min_repeat_seconds={min_repeat_seconds}", "--serve"]
   if threads:
     common.append(f"--threads={threads}")
   if impl in OURS:
     return [sys.executable, "-m", "experiments.benchmark", _SERVE_OURS, f"--impl={impl}",
-            f"--steps_per_dispatch={steps_per_dispatch}", f"--unroll={scan_unroll}", *common,
-            *overrides]
+            f"--steps_per_dispatch={steps_per_dispatch}", *common, *overrides]
   module, variant, _ = REFERENCES[impl]
   return [sys.executable, "-m", module, f"--impl={variant}", *common]
 
@@ -252,14 +249,8 @@ def _ratio(a: Optional[float], b: Optional[float]) -> Optional[float]:
 def run_case(model: str, *, batch_size: int = 0, width_scale: float = 1.0,
              impls: Optional[list[str]] = None, rounds: int = 3, repeats: int = 5,
              min_repeat_seconds: float = 1.0, threads: int = 0, steps_per_dispatch: int = 10,
-             scan_unroll: Optional[int] = None,
              overrides: Optional[list[str]] = None) -> dict[str, Any]:
-  """Times `impls` on one case in interleaved rounds; returns the case's JSON object.
-
-  `scan_unroll` is jax_scan's `lax.scan` unroll (0: full); None takes the case's.
-  """
-  if scan_unroll is None:
-    scan_unroll = CASES[model]["scan_unroll"]
+  """Times `impls` on one case in interleaved rounds; returns the case's JSON object."""
   batch_size = batch_size or ref.default_batch_size(model)
   impls = list(impls or CASES[model]["impls"])
   overrides = list(overrides or [])
@@ -276,8 +267,7 @@ def run_case(model: str, *, batch_size: int = 0, width_scale: float = 1.0,
       continue
     worker = Worker(impl, _worker_command(
         impl, model, batch_size, width_scale, min_repeat_seconds=min_repeat_seconds,
-        threads=threads, steps_per_dispatch=steps_per_dispatch, scan_unroll=scan_unroll,
-        overrides=overrides))
+        threads=threads, steps_per_dispatch=steps_per_dispatch, overrides=overrides))
     try:  # One at a time, so that compilations do not compete.
       worker.wait_ready()
       workers.append(worker)
@@ -410,8 +400,6 @@ def _define_flags():
   flags.DEFINE_list("batch_sizes", [], "Batch sizes to sweep; empty: each case's own.")
   flags.DEFINE_list("width_scales", ["1"], "Width multipliers to sweep.")
   flags.DEFINE_integer("steps_per_dispatch", 10, "Steps per call of jax_scan.")
-  flags.DEFINE_integer("scan_unroll", -1, "jax_scan's lax.scan unroll: 0 full, k >= 1 "
-                       "k steps per loop iteration; -1: the case's (mlp 1, dcgan 0).")
   flags.DEFINE_integer("threads", 0, "Threads for the references; 0: their default.")
   flags.DEFINE_string("out", "", "Append each case's JSON line to this file; with --plot, "
                       "comma-separated files to read.")
@@ -448,6 +436,9 @@ def main(argv):
                       f"{list(OURS) + sorted(REFERENCES)} (--impls=...)")
   if f.rounds < 1 or f.repeats < 1:
     raise UserError("--rounds and --repeats must be >= 1")
+  if f.steps_per_dispatch < 2:
+    raise UserError(f"--steps_per_dispatch={f.steps_per_dispatch} must be >= 2 (jax is one "
+                    f"step per call)")
   try:
     batch_sizes = [int(b) for b in f.batch_sizes] or [0]
     width_scales = [float(w) for w in f.width_scales]
@@ -461,9 +452,7 @@ def main(argv):
         result = run_case(case, batch_size=batch_size, width_scale=width_scale,
                           impls=f.impls or None, rounds=f.rounds, repeats=f.repeats,
                           min_repeat_seconds=f.min_repeat_seconds, threads=f.threads,
-                          steps_per_dispatch=f.steps_per_dispatch,
-                          scan_unroll=None if f.scan_unroll < 0 else f.scan_unroll,
-                          overrides=overrides)
+                          steps_per_dispatch=f.steps_per_dispatch, overrides=overrides)
         result["wall_s"] = time.perf_counter() - start
         line = json.dumps(result)
         print(line, flush=True)
