@@ -127,9 +127,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
   losses.get_penalty(config.penalty)
   if config.conv_impl not in ("auto", "fast", "native"):
     raise UserError(f"--config.conv_impl={config.conv_impl!r}; choose auto, fast or native")
-  if config.get("compute_dtype", "float32") not in models.COMPUTE_DTYPES:
-    raise UserError(f"--config.compute_dtype={config.compute_dtype!r}; choose one of "
-                    f"{', '.join(models.COMPUTE_DTYPES)}")
+  models.compute_dtype_of(config.get("compute_dtype", "float32"), config.model)
   if not isinstance(config.get("debug_nan_step", -1), int) or config.get("debug_nan_step", -1) < -1:
     raise UserError(f"--config.debug_nan_step={config.debug_nan_step!r} must be a step >= 0, "
                     f"or -1 (off)")

@@ -276,6 +276,11 @@ def _build_players(config: ml_collections.ConfigDict, image_shape: tuple[int, ..
   return generator, discriminator, jax.jit(init, out_shardings=parallel.replicated(mesh))
 
 
+def _compiler_options(mesh: jax.sharding.Mesh) -> dict[str, str]:
+  """`gan.models.layers.compiler_options` for the mesh's platform."""
+  return layers.compiler_options(mesh.devices.flat[0].platform)
+
+
 def _build_train_step(config: ml_collections.ConfigDict, mesh: jax.sharding.Mesh):
   """(guarded update, it jitted, its k-step block jitted or None); state donated."""
   step_config = StepConfig(
@@ -289,7 +294,7 @@ def _build_train_step(config: ml_collections.ConfigDict, mesh: jax.sharding.Mesh
   replicated = parallel.replicated(mesh)
   jit = functools.partial(
       jax.jit, donate_argnums=0, out_shardings=(replicated, replicated),
-      compiler_options=layers.compiler_options(mesh.devices.flat[0].platform))
+      compiler_options=_compiler_options(mesh))
   steps_per_call = config.get("steps_per_call", 1)
   # A rolled loop is faster without convolutions; XLA:CPU runs convolution gradients
   # inside a rolled loop 35-150x slower (jax-ml/jax#12868), so dcgan's is unrolled.
@@ -323,7 +328,7 @@ def setup(config: ml_collections.ConfigDict, image_shape: tuple[int, int, int],
       lambda: _build_train_step(config, mesh))
   generate_fn = _cached(("generate", mesh), lambda: jax.jit(
       generate, out_shardings=parallel.replicated(mesh),
-      compiler_options=layers.compiler_options(mesh.devices.flat[0].platform)))
+      compiler_options=_compiler_options(mesh)))
   init_key, train_key, sample_key = jax.random.split(jax.random.key(config.seed), 3)
   sample_noise = jax.random.normal(sample_key, (config.num_sample_images, config.noise_dim))
   return GANSetup(config=config, image_shape=image_shape, generator=generator,

@@ -80,6 +80,17 @@ MODELS: dict[str, Callable[..., tuple[nn.Module, nn.Module]]] = {
 }
 
 
+def compute_dtype_of(compute_dtype: str, model: str):
+  """The jnp dtype named by `--config.compute_dtype`, or a one-line `UserError`."""
+  if compute_dtype not in COMPUTE_DTYPES:
+    raise UserError(f"--config.compute_dtype={compute_dtype!r}; choose one of "
+                    f"{', '.join(COMPUTE_DTYPES)}")
+  if compute_dtype != "float32" and model not in _BFLOAT16_FAMILIES:
+    raise UserError(f"--config.compute_dtype={compute_dtype} is for the models "
+                    f"{', '.join(_BFLOAT16_FAMILIES)}, not {model}; use float32")
+  return COMPUTE_DTYPES[compute_dtype]
+
+
 def build(name: str, *, image_shape: tuple[int, ...], g_widths, d_widths,
           dropout_rate: float = 0.0, conv_impl: str = "auto", pack: int = 1,
           minibatch_std: bool = False, latent_codes: int = 0,
@@ -113,16 +124,11 @@ def build(name: str, *, image_shape: tuple[int, ...], g_widths, d_widths,
       or latent_codes == 1):
     raise UserError(f"--config.latent_codes={latent_codes!r} must be 0 (off) or an integer "
                     f">= 2 (the number of discrete codes)")
-  if compute_dtype not in COMPUTE_DTYPES:
-    raise UserError(f"--config.compute_dtype={compute_dtype!r}; choose one of "
-                    f"{', '.join(COMPUTE_DTYPES)}")
+  dtype = compute_dtype_of(compute_dtype, name)
   family_kwargs = dict(image_shape=tuple(image_shape), g_widths=g_widths, d_widths=d_widths,
                        dropout_rate=dropout_rate, conv_impl=conv_impl)
-  if compute_dtype != "float32":
-    if name not in _BFLOAT16_FAMILIES:
-      raise UserError(f"--config.compute_dtype={compute_dtype} is for the models "
-                      f"{', '.join(_BFLOAT16_FAMILIES)}, not {name}; use float32")
-    family_kwargs["dtype"] = COMPUTE_DTYPES[compute_dtype]
+  if compute_dtype != "float32":  # Families without bfloat16 take no dtype keyword.
+    family_kwargs["dtype"] = dtype
   if minibatch_std:
     family_kwargs["minibatch_std"] = True  # Families that predate the option still build.
   generator, discriminator = MODELS[name](**family_kwargs)
