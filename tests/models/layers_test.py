@@ -232,3 +232,65 @@ def test_compiler_options_keep_convolutions_out_of_ynnpack_on_cpu():
       jax.jit(conv, compiler_options=options).lower(*args).compile().as_text())
   assert "__ynn_fusion" in default and " convolution(" not in default
   assert "__ynn_fusion" not in chosen and " convolution(" in chosen
+
+
+# ---------------------------------------------------------------------------
+# The Fourier-domain (DFT) path of stride-1 convolutions.
+
+
+@pytest.mark.parametrize('in_shape,kernel_size,c_out,padding', [
+  ((7, 7, 256), 5, 128, ((2, 2), (2, 2))),  # The TF-tutorial DCGAN's first G layer.
+  ((7, 5, 6), 3, 4, ((1, 1), (1, 1))),      # Not square.
+  ((6, 6, 5), 4, 3, ((1, 2), (2, 1))),      # Even kernel, uneven pads.
+  ((8, 8, 4), 7, 2, ((3, 3), (3, 3))),      # Kernel nearly as large as the image.
+  ((9, 9, 3), 3, 5, ((0, -1), (2, 0))),     # A crop, as the sub-pixel adjoint pads.
+])
+def test_dft_convolution_matches_native_values_and_gradients(in_shape, kernel_size, c_out, padding):
+  x = _normal(0, (3, *in_shape))
+  w = _normal(1, (kernel_size, kernel_size, in_shape[-1], c_out)) / kernel_size
+  native = functools.partial(layers._conv_native, stride=1, padding=padding)
+  dft = functools.partial(layers._conv_dft, padding=padding)
+  cotangent = _normal(2, native(x, w).shape)
+  run = lambda conv: jax.jit(lambda x, w: jax.vjp(conv, x, w)[1](cotangent) + (conv(x, w),))(x, w)
+  _assert_close(run(dft), run(native))
+
+
+def test_dft_convolution_of_a_delta_kernel_is_the_identity_and_a_shift():
+  x = _normal(0, (2, 7, 7, 3))
+  delta = np.zeros((5, 5, 3, 3), np.float32)
+  delta[2, 2] = np.eye(3)  # Centre tap: SAME correlation returns x itself.
+  y = layers._conv_dft(x, jnp.asarray(delta), ((2, 2), (2, 2)))
+  np.testing.assert_allclose(y, x, atol=2e-6)
+  shift = np.zeros((5, 5, 3, 3), np.float32)
+  shift[3, 2] = np.eye(3)  # y[i] = x[i + 1] down the rows, zero past the edge.
+  y = layers._conv_dft(x, jnp.asarray(shift), ((2, 2), (2, 2)))
+  np.testing.assert_allclose(y[:, :-1], x[:, 1:], atol=2e-6)
+  np.testing.assert_allclose(y[:, -1], 0.0, atol=2e-6)
+
+
+def test_dft_convolution_second_order_gradients():
+  # A plain composition of matrix products: forward mode works too, unlike the
+  # custom-VJP path.
+  x = 0.3 * _normal(0, (1, 5, 5, 2))
+  w = 0.3 * _normal(1, (3, 3, 2, 3))
+  f = jax.jit(lambda x, w: jnp.sum(jnp.sin(layers._conv_dft(x, w, ((1, 1), (1, 1))))))
+  test_util.check_grads(f, (x, w), order=2, modes=['fwd', 'rev'], eps=1e-2, atol=2e-2, rtol=2e-2)
+
+
+@pytest.mark.parametrize('op', [layers.conv2d, layers.conv2d_transpose])
+def test_fast_stride_one_uses_the_dft_only_where_it_saves_work(op):
+  def primitives(in_shape, c_out, impl='fast'):
+    x = jnp.zeros((2, *in_shape))
+    w = jnp.zeros((5, 5, in_shape[-1], c_out))
+    return str(jax.make_jaxpr(lambda x, w: op(x, w, 1, impl=impl))(x, w))
+
+  # 7x7, 256 -> 128: 45 bins of 4 real products against 49 x 25 taps.
+  assert layers._dft_wins((7, 7), 5, ((2, 2), (2, 2)), 256, 128)
+  small_wide = primitives((7, 7, 256), 128)
+  assert 'dot_general' in small_wide and 'conv_general_dilated' not in small_wide
+  # 28x28 images: the transforms cost more than the taps they save.
+  assert not layers._dft_wins((28, 28), 5, ((2, 2), (2, 2)), 64, 64)
+  assert 'conv_general_dilated' in primitives((28, 28, 64), 64)
+  # Two channels: nothing to save.
+  assert 'conv_general_dilated' in primitives((7, 7, 2), 2)
+  assert 'conv_general_dilated' in primitives((7, 7, 256), 128, impl='native')
