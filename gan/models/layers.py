@@ -35,7 +35,7 @@ Stride-1 layers on small images with wide channels (the DCGAN's 7x7x256 -> 128,
 5x5) take a different route on the 'fast' path: the convolution theorem, with
 the 2-D real DFTs of the image, the kernel and the output written as matrix
 products (`_conv_dft`). Each frequency bin then mixes the channels with one
-complex (real 2C_out x 2C_in) matrix product: 45 bins instead of 49 pixels x 25
+complex (real 2C_out x 2C_in) matrix product: 41 bins instead of 49 pixels x 25
 taps, about 5x fewer multiply-adds once the transforms are counted, all of them
 in XLA:CPU's fast matrix products, and differentiated by JAX as they stand (so
 forward mode works there too). `_dft_wins` picks it only where it saves at least
@@ -244,6 +244,32 @@ def _kernel_grad_im2col(u, g, stride, padding, kernel_size):
 # Stride-1 convolution in the Fourier domain, as matrix products.
 
 
+def _frequency_bins(n_h: int, n_w: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+  """The bins (u, v) of a real N_h x N_w DFT that determine all others, and their weights.
+
+  A real signal's spectrum is conjugate-symmetric, X[-u, -v] = conj(X[u, v]), so the
+  bins with v <= N_w // 2 suffice, and in the columns v = 0 and v = N_w / 2 (whose
+  partners lie in the same column) only u <= N_h // 2. A kept bin stands for itself
+  and its partner (weight 2 in the inverse), except a bin that is its own partner
+  (weight 1).
+
+  Returns:
+    (u, v, weight), 1-D arrays over the kept bins, weight divided by N_h N_w.
+  """
+  u, v = (a.ravel() for a in np.meshgrid(np.arange(n_h), np.arange(n_w // 2 + 1), indexing='ij'))
+  real_column = (v == 0) | (2 * v == n_w)
+  keep = ~real_column | (u <= n_h // 2)
+  u, v, real_column = u[keep], v[keep], real_column[keep]
+  own_partner = real_column & ((2 * u) % n_h == 0)
+  return u, v, np.where(own_partner, 1.0, 2.0) / (n_h * n_w)
+
+
+def _dft_size(input_hw: Sequence[int], padding: Padding2D) -> tuple[int, int]:
+  """(N_h, N_w): the shortest circular lengths with no wrap-around in the outputs."""
+  (lo_h, hi_h), (lo_w, hi_w) = padding
+  return input_hw[0] + max(lo_h, hi_h, 0), input_hw[1] + max(lo_w, hi_w, 0)
+
+
 @functools.cache
 def _dft_matrices(
   input_hw: tuple[int, int], kernel_size: int, padding: Padding2D
@@ -256,33 +282,30 @@ def _dft_matrices(
       y[i] = 1/N sum_u X[u] V[u] w^(-u i),  X[u] = sum_j x[j] w^(u j),
       V[u] = sum_a v[a] w^(-u (a - lo)),    w = exp(-2 pi i / N),
 
-  with no wrap-around in the kept outputs. In 2-D the bins are (u, v) with
-  v <= N_w // 2 only (the input is real, so the others are conjugates), and the
-  inverse counts each bin v > 0 twice (except a Nyquist bin).
+  with no wrap-around in the kept outputs. In 2-D only the bins of
+  `_frequency_bins` are computed (the input is real), and the inverse weighs each
+  by how many bins it stands for.
 
-  Returns float32 arrays (real part first, then imaginary):
-    to_freq (2, H*W, M): X = x @ to_freq, per channel;
-    kernel_to_freq (2, k*k, M): V = v @ kernel_to_freq, per channel pair;
-    from_freq (2, M, H_out*W_out): y = X_re V_re-part @ from_freq[0] + im @ from_freq[1].
+  Returns float32 arrays (real part first, then imaginary), M = number of bins:
+    to_freq (2, H*W, M): the image's bins are x @ to_freq, per channel;
+    kernel_to_freq (2, k*k, M): the kernel's bins, v @ kernel_to_freq;
+    from_freq (2, M, H_out*W_out): y = re @ from_freq[0] + im @ from_freq[1].
   """
   k = kernel_size
   (lo_h, hi_h), (lo_w, hi_w) = padding
   h, w = input_hw
   out_h, out_w = h + lo_h + hi_h - k + 1, w + lo_w + hi_w - k + 1
-  n_h, n_w = h + max(lo_h, hi_h, 0), w + max(lo_w, hi_w, 0)
-  u = np.arange(n_h)[:, None]
-  v = np.arange(n_w // 2 + 1)[None, :]
+  n_h, n_w = _dft_size(input_hw, padding)
+  u, v, weight = _frequency_bins(n_h, n_w)
 
-  def angles(rows, cols):  # 2 pi (u r / N_h + v c / N_w) for every (r, c) and (u, v).
-    ang = (u * rows[:, None, None, None] / n_h) + (v * cols[None, :, None, None] / n_w)
+  def angles(rows, cols):  # 2 pi (u r / N_h + v c / N_w) for every (r, c) and bin.
+    ang = u * rows[:, None, None] / n_h + v * cols[None, :, None] / n_w
     return 2 * np.pi * ang.reshape(len(rows) * len(cols), -1)
 
   to_freq = -angles(np.arange(h), np.arange(w))
   kernel_to_freq = angles(np.arange(k) - lo_h, np.arange(k) - lo_w)
-  counted = np.where((v == 0) | (2 * v == n_w), 1.0, 2.0).reshape(1, -1)
-  counted = np.broadcast_to(counted, (n_h, counted.shape[1])).reshape(1, -1) / (n_h * n_w)
   back = angles(np.arange(out_h), np.arange(out_w))
-  from_freq = np.stack([np.cos(back) * counted, -np.sin(back) * counted]).transpose(0, 2, 1)
+  from_freq = np.stack([np.cos(back) * weight, -np.sin(back) * weight]).transpose(0, 2, 1)
   return (
     np.stack([np.cos(to_freq), np.sin(to_freq)]).astype(np.float32),
     np.stack([np.cos(kernel_to_freq), np.sin(kernel_to_freq)]).astype(np.float32),
@@ -296,7 +319,7 @@ def _conv_dft(u: jax.Array, v: jax.Array, padding: Padding2D) -> jax.Array:
   Per frequency bin, the channels mix by one complex product, done as a real
   (2 C_out, 2 C_in) @ (2 C_in, B) matrix product; the transforms are
   (2M, H*W) @ (H*W, C*B)-shaped products. For a k x k kernel on a small image
-  (7x7, k = 5: 45 bins against 49 * 25 taps) this is about 7x fewer FLOPs than
+  (7x7, k = 5: 41 bins against 49 * 25 taps) this is about 7x fewer FLOPs than
   the direct convolution, and plain differentiable matrix products both ways.
   """
   n, h, w, c_in = u.shape
@@ -340,7 +363,7 @@ def _dft_wins(input_hw: Sequence[int], kernel_size: int, padding: Padding2D,
   h, w = input_hw
   k = kernel_size
   out_pixels = (h + lo_h + hi_h - k + 1) * (w + lo_w + hi_w - k + 1)
-  bins = (h + max(lo_h, hi_h, 0)) * ((w + max(lo_w, hi_w, 0)) // 2 + 1)
+  bins = len(_frequency_bins(*_dft_size(input_hw, padding))[0])
   direct = out_pixels * k * k * c_in * c_out
   dft = 4 * bins * c_in * c_out + 2 * bins * (h * w * c_in + out_pixels * c_out)
   return 2 * dft < direct

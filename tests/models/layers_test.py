@@ -284,7 +284,7 @@ def test_fast_stride_one_uses_the_dft_only_where_it_saves_work(op):
     w = jnp.zeros((5, 5, in_shape[-1], c_out))
     return str(jax.make_jaxpr(lambda x, w: op(x, w, 1, impl=impl))(x, w))
 
-  # 7x7, 256 -> 128: 45 bins of 4 real products against 49 x 25 taps.
+  # 7x7, 256 -> 128: 41 bins of 4 real products against 49 x 25 taps.
   assert layers._dft_wins((7, 7), 5, ((2, 2), (2, 2)), 256, 128)
   small_wide = primitives((7, 7, 256), 128)
   assert 'dot_general' in small_wide and 'conv_general_dilated' not in small_wide
@@ -294,3 +294,14 @@ def test_fast_stride_one_uses_the_dft_only_where_it_saves_work(op):
   # Two channels: nothing to save.
   assert 'conv_general_dilated' in primitives((7, 7, 2), 2)
   assert 'conv_general_dilated' in primitives((7, 7, 256), 128, impl='native')
+
+
+@pytest.mark.parametrize('n_h,n_w', [(9, 9), (8, 8), (9, 8), (8, 9), (1, 1), (2, 5)])
+def test_frequency_bins_stand_for_the_whole_spectrum_once(n_h, n_w):
+  u, v, weight = layers._frequency_bins(n_h, n_w)
+  covered = np.zeros((n_h, n_w), int)
+  for a, b in zip(u, v):
+    covered[a, b] += 1
+    covered[-a % n_h, -b % n_w] += (a, b) != (-a % n_h, -b % n_w)
+  np.testing.assert_array_equal(covered, 1)  # Every bin once: kept, or a kept one's partner.
+  np.testing.assert_allclose(weight * n_h * n_w, [1 + ((a, b) != (-a % n_h, -b % n_w)) for a, b in zip(u, v)])
