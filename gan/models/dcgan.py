@@ -21,6 +21,7 @@ import flax.linen as nn
 import jax.numpy as jnp
 
 from gan.models import layers
+from gan.models.dropout import Dropout
 
 _KERNEL = 5
 
@@ -71,6 +72,6 @@ class DCGANDiscriminator(nn.Module):
                         name=f"Conv_{i}")(x)
       x = nn.leaky_relu(x, negative_slope=0.3)
       if self.dropout_rate > 0:
-        x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
+        x = Dropout(self.dropout_rate, deterministic=not train)(x)
     x = x.reshape((x.shape[0], -1))
     return nn.Dense(1, dtype=self.dtype)(x)[:, 0].astype(jnp.float32)

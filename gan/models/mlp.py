@@ -9,6 +9,8 @@ from typing import Any, Sequence
 import flax.linen as nn
 import jax.numpy as jnp
 
+from gan.models.dropout import Dropout
+
 
 class MLPGenerator(nn.Module):
   """Maps noise `z` of shape (B, noise_dim) to images (B, H, W, C) in [-1, 1]."""
@@ -41,5 +43,5 @@ class MLPDiscriminator(nn.Module):
     for width in self.hidden_widths:
       x = nn.leaky_relu(nn.Dense(width, dtype=self.dtype)(x), negative_slope=0.2)
       if self.dropout_rate > 0:
-        x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
+        x = Dropout(self.dropout_rate, deterministic=not train)(x)
     return nn.Dense(1, dtype=self.dtype)(x)[:, 0].astype(jnp.float32)
