@@ -107,6 +107,7 @@ def _serve_ours(argv: list[str]) -> None:
   import jax  # pylint: disable=g-import-not-at-top
   import numpy as np  # pylint: disable=g-import-not-at-top
   from jax import monitoring  # pylint: disable=g-import-not-at-top
+  from gan import config as config_lib  # pylint: disable=g-import-not-at-top
   from gan import train  # pylint: disable=g-import-not-at-top
 
   compiles = []
@@ -117,8 +118,7 @@ def _serve_ours(argv: list[str]) -> None:
   n = args.steps_per_dispatch if args.impl == "jax_scan" else 1
   if n > 1:  # The loop's block of n updates; no run, so no periods to divide.
     config.steps_per_call, config.num_steps = n, n
-    for period in ("checkpoint_every", "sample_every", "log_every", "eval_every",
-                   "diagnostics_every"):
+    for period in config_lib.PERIODS:
       config[period] = 0
   gan = train.setup(config, ref.IMAGE_SHAPE)
   state = gan.init_state()

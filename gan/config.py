@@ -18,6 +18,9 @@ RESUMABLE_FIELDS = frozenset({
     "on_nonfinite", "conv_impl",
 })
 
+# The training loop's every-N-steps periods (0 turns one off).
+PERIODS = ("checkpoint_every", "sample_every", "log_every", "eval_every", "diagnostics_every")
+
 
 def base_config() -> ml_collections.ConfigDict:
   """Defaults shared by every GAN experiment (DCGAN on the offline MNIST digits)."""
@@ -95,13 +98,12 @@ def validate(config: ml_collections.ConfigDict) -> None:
   if config.batch_size % config.pack:
     raise UserError(f"--config.batch_size={config.batch_size} is not a multiple of "
                     f"--config.pack={config.pack}; D sees batch_size / pack packs of pack samples")
-  periods = ("num_steps", "checkpoint_every", "sample_every", "log_every", "eval_every",
-             "diagnostics_every")
+  periods = ("num_steps", *PERIODS)
   for field in periods:
     non_negative(field)
+  if "steps_per_call" in config:  # Configs written before the field default to 1.
+    positive("steps_per_call")
   steps_per_call = config.get("steps_per_call", 1)
-  if not isinstance(steps_per_call, int) or isinstance(steps_per_call, bool) or steps_per_call < 1:
-    raise UserError(f"--config.steps_per_call={steps_per_call!r} must be a positive integer")
   for field in periods:
     if config.get(field, 0) % steps_per_call:
       raise UserError(f"--config.{field}={config[field]} is not a multiple of "
