@@ -24,6 +24,11 @@ Remedies beyond packing are fields: `--config.loss=`, `--config.penalty=r1
 `--config.latent_codes=K --config.noise_dim=3` (a discrete code as well as noise,
 `gan.models.latent`), `--config.simultaneous=True` (PacGAN's own update rule: D and G
 updated at once from one fake batch).
+
+`--config.rejection=True` adds a row "<row> + DRS" after each row: the same generators,
+their samples kept in proportion to p_data / p_g as estimated by a classifier trained
+after the GAN (discriminator rejection sampling, `gan.rejection`). The raw row stays
+in the table beside it.
 """
 
 import json
@@ -38,10 +43,10 @@ import optax
 from absl import flags
 from ml_collections import config_flags
 
-from gan import losses, mixtures, models, multiseed
+from gan import losses, mixtures, models, multiseed, rejection
 from gan.errors import UserError, run_cli
 from gan.metrics import modes as mode_metrics
-from gan.state import create_state, make_optimizer
+from gan.state import create_state, generate, make_optimizer
 from gan.train_step import StepConfig, make_train_step
 
 from experiments import runner
@@ -88,6 +93,16 @@ def get_config() -> ml_collections.ConfigDict:
   c.beta2 = 0.999
   c.ema_decay = 0.0
   c.num_eval_samples = mode_metrics.NUM_MIXTURE_SAMPLES
+  # Discriminator rejection sampling (gan.rejection): also report each row's samples
+  # kept in proportion to p_data / p_g, as estimated by a classifier trained afterwards.
+  c.rejection = False
+  c.rejection_steps = 4000  # Updates of the ratio classifier (fresh points every one).
+  c.rejection_batch_size = 500  # Real, and generated, points per update.
+  c.rejection_lr = 1e-2  # Adam's peak step, cosine-decayed (1e-3 left the ratio blurred).
+  c.rejection_candidates = 100000  # Generator samples drawn per seed to keep 2,500 of.
+  # Acceptance min(1, exp(c - M)), M this quantile of c over the candidates; 1 is the
+  # exact sampler, but where G under-fills a mode's centre the max ratio keeps < 1%.
+  c.rejection_quantile = 0.99
   return c
 
 
@@ -104,7 +119,12 @@ def _row_name(pack: int) -> str:
 def _check(config) -> None:
   runner.check_seed_table_config(config, ("num_seeds", "batch_size", "num_steps",
                                           "steps_per_call", "d_steps", "num_eval_samples",
-                                          "noise_dim"))
+                                          "noise_dim", "rejection_steps",
+                                          "rejection_batch_size", "rejection_candidates"))
+  rejection.check_quantile(float(config.rejection_quantile))
+  if config.rejection and config.rejection_candidates < config.num_eval_samples:
+    raise UserError(f"--config.rejection_candidates={config.rejection_candidates} must be at "
+                    f"least --config.num_eval_samples={config.num_eval_samples}")
   mixtures.get_mixture(config.mixture)
   if config.lr_schedule not in ("constant", "cosine"):
     raise UserError(f"--config.lr_schedule={config.lr_schedule!r}; choose constant or cosine")
@@ -171,7 +191,58 @@ def train_row(config, mixture: mixtures.GaussianMixture, pack: int, log=print) -
       k, (config.num_eval_samples, config.noise_dim)))(keys["sample"])
   samples = np.asarray(multiseed.generate_per_seed(states, noise))
   return {"seeds": seeds, "samples": samples, "train_seconds": train_seconds,
-          "history": history}
+          "history": history, "states": states, "sample_keys": keys["sample"]}
+
+
+# fold_in tag deriving the rejection-sampling key from a seed's sample key.
+_REJECTION_KEY = 1
+
+
+def rejection_samples(config, mixture: mixtures.GaussianMixture, out: dict,
+                      log=print) -> dict:
+  """Discriminator rejection sampling (`gan.rejection`) of every seed of a trained row.
+
+  Per seed: a fresh, unpacked toy discriminator learns log p_data / p_g from
+  `rejection_steps` batches of new real and generated points; then
+  `rejection_candidates` generator samples are kept with probability
+  min(1, exp(c(x) - M)), M the `rejection_quantile` of c over them, until
+  `num_eval_samples` are kept. All seeds run in one vmapped program.
+  """
+  start = time.perf_counter()
+  _, classifier = models.build(config.model, image_shape=(mixture.dim,),
+                               g_widths=config.g_widths, d_widths=config.d_widths)
+
+  def sample_real(key, n):
+    return mixtures.sample(mixture, key, (n,))
+
+  def sample_fake(key, n, state):
+    return generate(state, jax.random.normal(key, (n, config.noise_dim)))
+
+  fit = rejection.make_ratio_fit(classifier, sample_real, sample_fake,
+                                 num_steps=config.rejection_steps,
+                                 batch_size=config.rejection_batch_size,
+                                 learning_rate=config.rejection_lr)
+  keys = jax.vmap(lambda k: jax.random.split(jax.random.fold_in(k, _REJECTION_KEY), 3))(
+      out["sample_keys"])
+  params, losses = jax.jit(jax.vmap(fit))(keys[:, 0], out["states"])
+  noise = jax.vmap(lambda k: jax.random.normal(
+      k, (config.rejection_candidates, config.noise_dim)))(keys[:, 1])
+  candidates = multiseed.generate_per_seed(out["states"], noise)
+  logits = jax.jit(jax.vmap(lambda p, x: classifier.apply({"params": p}, x, train=False)))(
+      params, candidates)
+  kept, rates = [], []
+  for i in range(len(out["seeds"])):
+    samples, rate = rejection.rejection_sample(keys[i, 2], candidates[i], logits[i],
+                                               config.num_eval_samples,
+                                               quantile=float(config.rejection_quantile))
+    kept.append(samples)
+    rates.append(rate)
+  seconds = time.perf_counter() - start
+  log(f"  rejection sampling: classifier loss {float(jnp.mean(losses[:, -100:])):.3f} "
+      f"(log 4 = 1.386 when p_g = p_data), kept {100 * np.mean(rates):.1f}% of the "
+      f"candidates ({seconds:.0f} s)")
+  return {"samples": np.stack(kept), "acceptance": rates, "seconds": seconds,
+          "final_loss": np.asarray(jnp.mean(losses[:, -100:], axis=1)).tolist()}
 
 
 def _scatter(path: str, mixture, samples: np.ndarray, title: str) -> None:
@@ -198,6 +269,29 @@ def _scatter(path: str, mixture, samples: np.ndarray, title: str) -> None:
   plt.close(fig)
 
 
+def _table_row(mixture, name: str, pack: int, samples: np.ndarray, extra: dict) -> dict:
+  """One table row: every seed's mode metrics, their mean +- standard error, plots, a line."""
+  per_seed = [mode_metrics.mixture_mode_metrics(s, mixture.means, mixture.std)
+              for s in samples]
+  row = {"name": name, "pack": pack, **extra,
+         "per_seed": [{k: (v.tolist() if isinstance(v, np.ndarray) else v)
+                       for k, v in m.items()} for m in per_seed]}
+  for metric in ("modes", "high_quality", "reverse_kl"):
+    row[metric] = mode_metrics.mean_and_standard_error([m[metric] for m in per_seed])
+  title = (f"{name} on the {mixture.name}: {row['modes'][0]:.1f} modes, "
+           f"{row['high_quality'][0]:.1f}% HQ, KL {row['reverse_kl'][0]:.2f}")
+  slug = name.lower().replace(" + ", "_")
+  _scatter(os.path.join(_WORKDIR.value, f"scatter_{mixture.name}_{slug}.png"), mixture,
+           samples, title)
+  if _PLOTS_DIR.value:
+    _scatter(os.path.join(_PLOTS_DIR.value, f"mixtures_{mixture.name}_{slug}.png"), mixture,
+             samples, title)
+  print(f"{name}: modes {_format(row['modes'], 1)}, high quality "
+        f"{_format(row['high_quality'], 1)}%, reverse KL {_format(row['reverse_kl'], 3)} "
+        f"({row['train_seconds']:.0f} s)", flush=True)
+  return row
+
+
 def _format(mean_err, digits: int) -> str:
   return f"{mean_err[0]:.{digits}f} +- {mean_err[1]:.{digits}f}"
 
@@ -215,27 +309,15 @@ def main(argv):
   rows, start = [], time.perf_counter()
   for pack in config.packs:
     out = train_row(config, mixture, pack, log=lambda s: print(s, flush=True))
-    per_seed = [mode_metrics.mixture_mode_metrics(s, mixture.means, mixture.std)
-                for s in out["samples"]]
-    row = {"name": _row_name(pack), "pack": pack, "seeds": out["seeds"],
-           "train_seconds": out["train_seconds"],
-           "per_seed": [{k: (v.tolist() if isinstance(v, np.ndarray) else v)
-                         for k, v in m.items()} for m in per_seed],
-           "history": out["history"]}
-    for name in ("modes", "high_quality", "reverse_kl"):
-      row[name] = mode_metrics.mean_and_standard_error([m[name] for m in per_seed])
-    rows.append(row)
-    title = (f"{row['name']} on the {mixture.name}: {row['modes'][0]:.1f} modes, "
-             f"{row['high_quality'][0]:.1f}% HQ, KL {row['reverse_kl'][0]:.2f}")
-    plot = os.path.join(workdir, f"scatter_{mixture.name}_{row['name'].lower()}.png")
-    _scatter(plot, mixture, out["samples"], title)
-    if _PLOTS_DIR.value:
-      _scatter(os.path.join(_PLOTS_DIR.value,
-                            f"mixtures_{mixture.name}_{row['name'].lower()}.png"),
-               mixture, out["samples"], title)
-    print(f"{row['name']}: modes {_format(row['modes'], 1)}, high quality "
-          f"{_format(row['high_quality'], 1)}%, reverse KL {_format(row['reverse_kl'], 2)} "
-          f"({row['train_seconds']:.0f} s)", flush=True)
+    rows.append(_table_row(mixture, _row_name(pack), pack, out["samples"], {
+        "seeds": out["seeds"], "train_seconds": out["train_seconds"],
+        "history": out["history"]}))
+    if config.rejection:
+      drs = rejection_samples(config, mixture, out, log=lambda s: print(s, flush=True))
+      rows.append(_table_row(mixture, _row_name(pack) + " + DRS", pack, drs["samples"], {
+          "seeds": out["seeds"], "train_seconds": out["train_seconds"],
+          "rejection_seconds": drs["seconds"], "acceptance": drs["acceptance"],
+          "classifier_loss": drs["final_loss"]}))
   total = time.perf_counter() - start
   with open(os.path.join(workdir, "results.json"), "w", encoding="utf-8") as f:
     json.dump({"config": json.loads(config.to_json_best_effort()), "rows": rows,
@@ -243,14 +325,14 @@ def main(argv):
 
   print(f"\n{mixture.name}, mean +- standard error over {config.num_seeds} seeds "
         f"({total / 60:.1f} min in all)")
-  header = f"{'':10s} {'modes':>14s} {'high quality %':>16s} {'reverse KL':>14s}"
+  header = f"{'':16s} {'modes':>14s} {'high quality %':>16s} {'reverse KL':>14s}"
   print(header + "   | PacGAN Table 1 (10 trials)")
   for row in rows:
     paper = PAPER_ROWS[mixture.name].get(row["pack"])
     paper_text = ("" if paper is None else
                   f"{_format(paper[0], 1)}  {_format(paper[1], 1)}  {_format(paper[2], 2)}")
-    print(f"{row['name']:10s} {_format(row['modes'], 1):>14s} "
-          f"{_format(row['high_quality'], 1):>16s} {_format(row['reverse_kl'], 2):>14s}"
+    print(f"{row['name']:16s} {_format(row['modes'], 1):>14s} "
+          f"{_format(row['high_quality'], 1):>16s} {_format(row['reverse_kl'], 3):>14s}"
           f"   | {paper_text}")
 
 

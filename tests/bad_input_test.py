@@ -280,6 +280,12 @@ CLI_CASES = [
     ("mixture_codes_without_noise", "experiments.mixture_of_gaussians",
      ["--workdir={root}/new_run", "--config.latent_codes=25", "--config.noise_dim=1"],
      "needs --config.noise_dim >= 2"),
+    ("mixture_too_few_rejection_candidates", "experiments.mixture_of_gaussians",
+     ["--workdir={root}/new_run", "--config.rejection=True",
+      "--config.rejection_candidates=100"], "must be at least --config.num_eval_samples=2500"),
+    ("mixture_rejection_quantile_above_one", "experiments.mixture_of_gaussians",
+     ["--workdir={root}/new_run", "--config.rejection_quantile=1.5"],
+     "quantile 1.5 must be in (0, 1]"),
     ("evaluate_num_samples_zero", "gan.evaluate",
      ["--workdir={root}/nowhere", "--num_samples=0"], "does not exist"),
 ]

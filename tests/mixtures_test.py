@@ -89,12 +89,18 @@ def test_the_experiment_prints_the_table_and_writes_plots(tmp_path):
       "experiments.mixture_of_gaussians", f"--workdir={tmp_path}", f"--plots_dir={tmp_path}/d",
       "--config.mixture=grid", "--config.packs=(2,)", "--config.num_seeds=2",
       "--config.g_widths=(8,8)", "--config.d_widths=(8,)", "--config.num_steps=6",
-      "--config.steps_per_call=3", "--config.batch_size=8", "--config.num_eval_samples=100")
+      "--config.steps_per_call=3", "--config.batch_size=8", "--config.num_eval_samples=100",
+      "--config.rejection=True", "--config.rejection_steps=5",
+      "--config.rejection_batch_size=16", "--config.rejection_candidates=4000")
   assert result.returncode == 0, result.stderr[-3000:]
   assert "PacGAN2" in result.stdout and "23.8 +- 0.7" in result.stdout  # The paper's row.
+  assert "PacGAN2 + DRS" in result.stdout and "rejection sampling: classifier loss" in result.stdout
   import json  # pylint: disable=g-import-not-at-top
   rows = json.loads((tmp_path / "results.json").read_text())["rows"]
-  assert [r["name"] for r in rows] == ["PacGAN2"]
-  assert all(len(r["per_seed"]) == 2 and r["history"][-1]["step"] == 6 for r in rows)
-  for name in ("scatter_grid_pacgan2.png", "d/mixtures_grid_pacgan2.png"):
+  assert [r["name"] for r in rows] == ["PacGAN2", "PacGAN2 + DRS"]
+  assert len(rows[0]["per_seed"]) == 2 and rows[0]["history"][-1]["step"] == 6
+  assert len(rows[1]["per_seed"]) == 2 and len(rows[1]["acceptance"]) == 2
+  assert all(0 < a <= 1 for a in rows[1]["acceptance"])
+  for name in ("scatter_grid_pacgan2.png", "d/mixtures_grid_pacgan2.png",
+               "scatter_grid_pacgan2_drs.png", "d/mixtures_grid_pacgan2_drs.png"):
     assert (tmp_path / name).stat().st_size > 1000
