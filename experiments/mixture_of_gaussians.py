@@ -96,7 +96,7 @@ def get_config() -> ml_collections.ConfigDict:
   # Discriminator rejection sampling (gan.rejection): also report each row's samples
   # kept in proportion to p_data / p_g, as estimated by a classifier trained afterwards.
   c.rejection = False
-  c.rejection_steps = 4000  # Updates of the ratio classifier (fresh points every one).
+  c.rejection_steps = 8000  # Updates of the ratio classifier (fresh points every one).
   c.rejection_batch_size = 500  # Real, and generated, points per update.
   c.rejection_lr = 1e-2  # Adam's peak step, cosine-decayed (1e-3 left the ratio blurred).
   c.rejection_candidates = 100000  # Generator samples drawn per seed to keep 2,500 of.

@@ -75,7 +75,9 @@ def make_ratio_fit(classifier: nn.Module, sample_real: SampleFn, sample_fake: Sa
 
   def fit(key: Array, fake_args: Any) -> tuple[Any, Array]:
     init_key, real_key, fake_key = jax.random.split(key, 3)
-    variables = classifier.init(init_key, sample_real(real_key, 1), train=False)
+    example = jax.eval_shape(lambda k: sample_real(k, 1), real_key)  # No draw spent.
+    variables = classifier.init(init_key, jnp.zeros(example.shape, example.dtype),
+                                train=False)
     if set(variables) != {"params"}:
       raise ValueError(f"the ratio classifier must hold only params, got {sorted(variables)}")
     params = variables["params"]
