@@ -224,7 +224,7 @@ def rejection_samples(config, mixture: mixtures.GaussianMixture, out: dict,
                                  learning_rate=config.rejection_lr)
   keys = jax.vmap(lambda k: jax.random.split(jax.random.fold_in(k, _REJECTION_KEY), 3))(
       out["sample_keys"])
-  params, losses = jax.jit(jax.vmap(fit))(keys[:, 0], out["states"])
+  params, fit_losses = jax.jit(jax.vmap(fit))(keys[:, 0], out["states"])
   noise = jax.vmap(lambda k: jax.random.normal(
       k, (config.rejection_candidates, config.noise_dim)))(keys[:, 1])
   candidates = multiseed.generate_per_seed(out["states"], noise)
@@ -238,11 +238,12 @@ def rejection_samples(config, mixture: mixtures.GaussianMixture, out: dict,
     kept.append(samples)
     rates.append(rate)
   seconds = time.perf_counter() - start
-  log(f"  rejection sampling: classifier loss {float(jnp.mean(losses[:, -100:])):.3f} "
+  final_loss = np.asarray(jnp.mean(fit_losses[:, -100:], axis=1))  # Per seed, last 100.
+  log(f"  rejection sampling: classifier loss {final_loss.mean():.3f} "
       f"(log 4 = 1.386 when p_g = p_data), kept {100 * np.mean(rates):.1f}% of the "
       f"candidates ({seconds:.0f} s)")
   return {"samples": np.stack(kept), "acceptance": rates, "seconds": seconds,
-          "final_loss": np.asarray(jnp.mean(losses[:, -100:], axis=1)).tolist()}
+          "final_loss": final_loss.tolist()}
 
 
 def _scatter(path: str, mixture, samples: np.ndarray, title: str) -> None:

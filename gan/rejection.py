@@ -3,7 +3,7 @@ r"""Discriminator rejection sampling: keep a generator's samples in proportion t
 A classifier c trained with the logistic loss to tell real points (label 1) from the
 generator's (label 0), in equal numbers, converges to the log density ratio
 
-  c*(x) = log sigmoid^{-1} D*(x) = log p_data(x) - log p_g(x).
+  c*(x) = sigmoid^{-1}(D*(x)) = log p_data(x) - log p_g(x).
 
 Rejection sampling from p_g with acceptance probability
 
@@ -37,15 +37,11 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from gan import losses
 from gan.errors import UserError
 
 Array = jax.Array
 SampleFn = Callable[..., Array]
-
-
-def logistic_ratio_loss(real_logits: Array, fake_logits: Array) -> Array:
-  """-E_real log sigmoid(c) - E_fake log(1 - sigmoid(c)): minimised by c = log p_data/p_g."""
-  return jnp.mean(jax.nn.softplus(-real_logits)) + jnp.mean(jax.nn.softplus(fake_logits))
 
 
 def make_ratio_fit(classifier: nn.Module, sample_real: SampleFn, sample_fake: SampleFn, *,
@@ -84,7 +80,8 @@ def make_ratio_fit(classifier: nn.Module, sample_real: SampleFn, sample_fake: Sa
 
     def loss_fn(params, real, fake):
       logits = classifier.apply({"params": params}, jnp.concatenate([real, fake]), train=False)
-      return logistic_ratio_loss(logits[:batch_size], logits[batch_size:])
+      return losses.bce_discriminator_loss(real_logits=logits[:batch_size],
+                                           fake_logits=logits[batch_size:])
 
     def body(carry, step):
       params, opt_state = carry
@@ -94,9 +91,9 @@ def make_ratio_fit(classifier: nn.Module, sample_real: SampleFn, sample_fake: Sa
       updates, opt_state = optimizer.update(grads, opt_state, params)
       return (optax.apply_updates(params, updates), opt_state), loss
 
-    (params, _), losses = jax.lax.scan(body, (params, optimizer.init(params)),
-                                       jnp.arange(num_steps))
-    return params, losses
+    (params, _), step_losses = jax.lax.scan(body, (params, optimizer.init(params)),
+                                            jnp.arange(num_steps))
+    return params, step_losses
 
   return fit
 
@@ -111,8 +108,7 @@ def acceptance_log_probability(logits: Array, quantile: float = 1.0) -> Array:
   make every other candidate's acceptance tiny; the cap trades exactness in those
   regions for acceptance everywhere else.
   """
-  bound = jnp.max(logits) if quantile == 1.0 else jnp.quantile(logits, quantile)
-  return jnp.minimum(logits - bound, 0.0)
+  return jnp.minimum(logits - jnp.quantile(logits, quantile), 0.0)  # Quantile 1 = max.
 
 
 def accept(key: Array, logits: Array, quantile: float = 1.0) -> Array:
