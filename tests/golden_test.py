@@ -1,0 +1,199 @@
+"""Golden values: the state after a few steps at a fixed seed, pinned before the redesign.
+
+Every loss and penalty of the menu, the update rules, EMA, several steps per call,
+the MLP and DCGAN families (dropout, BatchNorm, packing, minibatch std, bfloat16) and
+the mixture lab's several-seeds program train 3 steps (4 for blocks) from seed 7 on
+the shipped MNIST (`../shared/data/mnist.npz`). `tests/golden/golden.json` holds, per
+case, a sha256 of every array of the resulting state and a few summary values. They
+were written at the commit before the one-program redesign (`GAN_WRITE_GOLDEN=1
+python -m pytest tests/golden_test.py`), and the redesign must reproduce them:
+
+- on the machine kind that wrote them (same CPU model and instruction sets, same jax
+  and jaxlib), bit for bit: the digests are equal;
+- on any other machine, within float tolerance: float results differ across
+  instruction sets (AVX2 vs AVX-512 reorder sums), so there only the probe values
+  are compared, to rtol 1e-3 (atol 1e-6).
+"""
+
+import hashlib
+import json
+import os
+import platform
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import conftest
+
+GOLDEN = os.path.join(os.path.dirname(__file__), "golden", "golden.json")
+WRITE = os.environ.get("GAN_WRITE_GOLDEN") == "1"
+SEED = 7
+NUM_STEPS = 3
+
+TINY_MLP = dict(model="mlp", g_widths=(32,), d_widths=(32,), dropout_rate=0.0, batch_size=8,
+                noise_dim=16)
+TINY_DCGAN = dict(model="dcgan", g_widths=(32, 16, 8), d_widths=(8, 16), dropout_rate=0.3,
+                  batch_size=16)
+CASES = {
+    "mlp_minimax": dict(TINY_MLP, loss="minimax"),
+    "mlp_non_saturating": dict(TINY_MLP, loss="non_saturating"),
+    "mlp_least_squares": dict(TINY_MLP, loss="least_squares"),
+    "mlp_wasserstein_gp": dict(TINY_MLP, loss="wasserstein", penalty="wgan_gp"),
+    "mlp_hinge_r1": dict(TINY_MLP, loss="hinge", penalty="r1", penalty_weight=1.0),
+    "mlp_r2_dropout": dict(TINY_MLP, penalty="r2", penalty_weight=0.5, dropout_rate=0.3),
+    "mlp_simultaneous": dict(TINY_MLP, simultaneous=True),
+    "mlp_two_d_steps_ema": dict(TINY_MLP, d_steps=2, ema_decay=0.9),
+    "mlp_blocks_of_2": dict(TINY_MLP, steps_per_call=2, num_steps=4),
+    "dcgan": dict(TINY_DCGAN),
+    "dcgan_r1_ema": dict(TINY_DCGAN, penalty="r1", penalty_weight=1.0, ema_decay=0.9),
+    "dcgan_pack2_minibatch_std": dict(TINY_DCGAN, pack=2, minibatch_std=True),
+    "dcgan_blocks_of_2": dict(TINY_DCGAN, steps_per_call=2, num_steps=4),
+    "dcgan_bfloat16": dict(TINY_DCGAN, compute_dtype="bfloat16"),
+}
+
+
+def machine_kind() -> str:
+  """What decides float results bit for bit: the CPU, its instruction sets, jax/jaxlib."""
+  model = platform.processor()
+  flags = set()
+  try:
+    with open("/proc/cpuinfo", encoding="utf-8") as f:
+      for line in f:
+        if line.startswith("model name") and not model:
+          model = line.split(":", 1)[1].strip()
+        elif line.startswith("model name"):
+          model = line.split(":", 1)[1].strip()
+        if line.startswith("flags"):
+          flags = set(line.split(":", 1)[1].split())
+          break
+  except OSError:
+    pass
+  isa = ",".join(sorted(f for f in flags if f.startswith(("avx", "fma", "amx"))))
+  import jaxlib  # pylint: disable=g-import-not-at-top
+  return (f"{platform.machine()}|{model}|{isa}|jax {jax.__version__}|"
+          f"jaxlib {jaxlib.__version__}|{jax.default_backend()}")
+
+
+def _named_arrays(tree, prefix=""):
+  leaves = jax.tree_util.tree_flatten_with_path(tree)[0]
+  out = {}
+  for path, leaf in leaves:
+    name = "/".join(str(getattr(k, "key", getattr(k, "idx", getattr(k, "name", k))))
+                    for k in path)
+    out[prefix + name] = np.asarray(leaf)
+  return out
+
+
+def summarise(parts: dict) -> dict:
+  """sha256 over every named array (sorted path order), and 16 probe entries per part.
+
+  The probes are the entries at 16 evenly spaced positions of the part's float leaves,
+  flattened and concatenated in sorted path order: a training change moves them by
+  about a learning rate per step, far more than another CPU's rounding does.
+  """
+  arrays = {}
+  for part, tree in parts.items():
+    arrays.update(_named_arrays(tree, f"{part}/"))
+  digest = hashlib.sha256()
+  for name in sorted(arrays):
+    a = np.ascontiguousarray(arrays[name])
+    digest.update(f"{name}|{a.dtype.str}|{a.shape}|".encode())
+    digest.update(a.tobytes())
+  probes = {}
+  for part, tree in parts.items():
+    named = _named_arrays(tree)
+    flat = [np.ravel(named[k]).astype(np.float64) for k in sorted(named)
+            if jnp.issubdtype(named[k].dtype, jnp.floating)]
+    if flat:
+      values = np.concatenate(flat)
+      probes[part] = values[np.linspace(0, values.size - 1, 16).astype(int)].tolist()
+  return {"digest": digest.hexdigest(), "probes": probes}
+
+
+# --------------------------------------------------------------- what is trained
+
+
+def train_case(overrides: dict, dataset: str) -> dict:
+  """The state after the case's steps, as named parts (the one API-dependent function)."""
+  from gan import config as config_lib, data, train  # pylint: disable=g-import-not-at-top
+  config = config_lib.base_config()
+  config.update(dict(seed=SEED, dataset=dataset, num_steps=NUM_STEPS, progress_bar=False))
+  config.update(overrides)
+  dataset = data.load_dataset(config.dataset)
+  gan = train.setup(config, dataset.image_shape)
+  batches = data.BatchSource(dataset.train_images, batch_size=config.batch_size,
+                             d_steps=config.d_steps, seed=config.seed)
+  state = gan.init_state()
+  k = config.steps_per_call
+  for step in range(0, config.num_steps, k):
+    if k == 1:
+      state, _ = gan.train_step(state, gan.shard_batch(batches(step)), gan.train_key)
+    else:
+      block = np.stack([batches(s) for s in range(step, step + k)])
+      state, _ = gan.multi_step(state, gan.shard_block(block), gan.train_key)
+  g, d = state.generator, state.discriminator
+  return {"step": state.step, "g_params": g.params, "g_batch_stats": g.batch_stats,
+          "g_opt": g.opt_state, "d_params": d.params, "d_opt": d.opt_state,
+          "ema": state.ema_params if state.ema_params is not None else {}}
+
+
+def train_mixture_lab() -> dict:
+  """The mixture lab's program: 2 seeds of PacGAN2 on the grid, 20 steps in blocks of 10."""
+  from experiments import mixture_of_gaussians as lab  # pylint: disable=g-import-not-at-top
+  from gan import mixtures  # pylint: disable=g-import-not-at-top
+  config = lab.get_config()
+  config.update(dict(num_seeds=2, first_seed=SEED, num_steps=20, steps_per_call=10,
+                     g_widths=(16, 16), d_widths=(16, 16), batch_size=16,
+                     num_eval_samples=100))
+  out = lab.train_row(config, mixtures.get_mixture("grid"), 2, log=lambda s: None)
+  states = out["states"]
+  g, d = states.generator, states.discriminator
+  return {"step": states.step, "g_params": g.params, "g_batch_stats": g.batch_stats,
+          "g_opt": g.opt_state, "d_params": d.params, "d_opt": d.opt_state,
+          "samples": out["samples"]}
+
+
+# ------------------------------------------------------------------------ tests
+
+
+def _golden():
+  if WRITE:
+    return None
+  with open(GOLDEN, encoding="utf-8") as f:
+    return json.load(f)
+
+
+def _check(name: str, result: dict) -> None:
+  if WRITE:
+    records = {}
+    if os.path.exists(GOLDEN):
+      with open(GOLDEN, encoding="utf-8") as f:
+        records = json.load(f)
+    records.setdefault("cases", {})[name] = result
+    records["machine"] = machine_kind()
+    os.makedirs(os.path.dirname(GOLDEN), exist_ok=True)
+    with open(GOLDEN, "w", encoding="utf-8") as f:
+      json.dump(records, f, indent=1, sort_keys=True)
+      f.write("\n")
+    return
+  golden = _golden()
+  expected = golden["cases"][name]
+  assert sorted(result["probes"]) == sorted(expected["probes"]), name
+  for part, value in expected["probes"].items():
+    np.testing.assert_allclose(result["probes"][part], value, rtol=1e-3, atol=1e-6,
+                               err_msg=f"{name}: {part}")
+  if golden["machine"] == machine_kind():
+    assert result["digest"] == expected["digest"], (
+        f"{name}: the state differs from the golden one bit for bit on the machine kind "
+        f"that wrote it ({golden['machine']})")
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_golden_state_after_a_few_steps(name, mnist_npz):
+  _check(name, summarise(train_case(CASES[name], mnist_npz)))
+
+
+def test_golden_mixture_lab():
+  _check("mixture_lab_pacgan2", summarise(train_mixture_lab()))
