@@ -2,7 +2,8 @@ r"""Training-step speed: ours (the library's jitted step) against PyTorch and Te
 
   python -m experiments.benchmark                           # dcgan at 256, mlp at 64
   python -m experiments.benchmark --cases=mlp --impls=jax,jax_scan,torch
-  python -m experiments.benchmark --cases=dcgan --config.conv_impl=native
+  python -m experiments.benchmark --cases=dcgan --config.run.backend=plain
+  python -m experiments.benchmark --cases=dcgan,mlp --impls=jax --baseline_dir=/tmp/gan_d253e45
   python -m experiments.benchmark --cases=dcgan,mlp --batch_sizes=32,64,128,256,512,1024 \
       --rounds=3 --repeats=5 --out=docs/benchmark_batch.jsonl
   python -m experiments.benchmark --plot=docs --out=docs/benchmark_batch.jsonl,docs/benchmark_width.jsonl
@@ -16,13 +17,15 @@ ours / reference of the medians, and `ratios_per_round` (the median over rounds 
 the ratio within a round, the fairer number on a busy machine).
 
 Implementations (`--impls`; default per case, those not installed are skipped):
-  jax            ours: `gan.train.setup(config, image_shape).train_step`, the exact
-                 jitted, state-donating step of `gan.train`, one step per call.
-  jax_scan       ours, `--steps_per_dispatch` steps per call: the training loop's own
-                 `GANSetup.multi_step` (`--config.steps_per_call`), over a block of as
-                 many different batches; a rolled `lax.scan` for the MLP, unrolled for
-                 the DCGAN (XLA:CPU runs convolution gradients in a rolled loop
-                 35-150x slower).
+  jax            ours: `gan.build.build(config).compiled_step`, the exact jitted,
+                 state-donating step of the training program, one step per call.
+  jax_scan       ours, `--steps_per_dispatch` steps per call: the program's own block
+                 (`--config.run.steps_per_call`), over a block of as many different
+                 batches; a rolled `lax.scan` for the MLP, unrolled for the DCGAN
+                 (XLA:CPU runs convolution gradients in a rolled loop 35-150x slower).
+  jax@baseline   with `--baseline_dir=DIR` (a checkout of another commit, e.g. `git
+                 worktree add /tmp/gan_old d253e45`): that commit's own `jax` worker,
+                 timed in the same rounds, so a change is measured side by side.
   tf, tf_xla     experiments/references/tf_gan.py (`tf.function`, + jit_compile).
   torch, torch_compile  experiments/references/torch_gan.py (eager, `torch.compile`).
 The references are an optional extra: `pip install -r tools/benchmark_requirements.txt`.
@@ -37,7 +40,7 @@ is excluded: every worker steps on float32 images in [-1, 1] it made once.
 
 Our configs are the experiments' own (`experiments.dcgan_mnist.get_config`,
 `experiments.mlp_gan_mnist.get_config`), with `--config.FIELD=VALUE` overrides
-(e.g. `--config.conv_impl=native|fast`) and `--batch_sizes` / `--width_scales`
+(e.g. `--config.run.backend=plain`) and `--batch_sizes` / `--width_scales`
 (every layer width times the scale, at least 1). Our worker asserts that nothing
 is recompiled and no array crosses between host and device during timing.
 """
@@ -63,6 +66,7 @@ CASES = {
             "impls": ("jax", "jax_scan", "tf", "torch", "torch_compile")},
 }
 OURS = ("jax", "jax_scan")
+BASELINE = "jax@baseline"  # `--baseline_dir`'s commit, timed beside ours.
 # Reference impl -> (module, its --impl, the Python package it needs).
 REFERENCES = {
     "tf": ("experiments.references.tf_gan", "function", "tensorflow"),
@@ -90,9 +94,17 @@ def _our_config(model: str, batch_size: int, width_scale: float, overrides: list
   if batch_size:
     config.batch_size = batch_size
   if width_scale != 1.0:
-    config.g_widths = tuple(max(1, round(w * width_scale)) for w in config.g_widths)
-    config.d_widths = tuple(max(1, round(w * width_scale)) for w in config.d_widths)
+    for field in ("g_widths", "d_widths"):
+      config.model[field] = tuple(max(1, round(w * width_scale)) for w in config.model[field])
   return config
+
+
+def _one_step_config(config):
+  """`config` with one step per call (the FLOP count is per step)."""
+  import ml_collections  # pylint: disable=g-import-not-at-top
+  single = ml_collections.ConfigDict(config.to_dict())
+  single.run.steps_per_call = 1
+  return single
 
 
 def _serve_ours(argv: list[str]) -> None:
@@ -107,8 +119,8 @@ def _serve_ours(argv: list[str]) -> None:
   import jax  # pylint: disable=g-import-not-at-top
   import numpy as np  # pylint: disable=g-import-not-at-top
   from jax import monitoring  # pylint: disable=g-import-not-at-top
+  from gan import build, data  # pylint: disable=g-import-not-at-top
   from gan import config as config_lib  # pylint: disable=g-import-not-at-top
-  from gan import train  # pylint: disable=g-import-not-at-top
 
   compiles = []
   monitoring.register_event_duration_secs_listener(
@@ -116,26 +128,30 @@ def _serve_ours(argv: list[str]) -> None:
 
   config = _our_config(args.model, args.batch_size, args.width_scale, overrides)
   n = args.steps_per_dispatch if args.impl == "jax_scan" else 1
-  if n > 1:  # The loop's block of n updates; no run, so no periods to divide.
-    config.steps_per_call, config.num_steps = n, n
+  if n > 1:  # The program's block of n updates; no run, so no periods to divide.
+    config.run.steps_per_call, config.num_steps = n, n
     for period in config_lib.PERIODS:
-      config[period] = 0
-  gan = train.setup(config, ref.IMAGE_SHAPE)
-  state = gan.init_state()
+      parent, name = period.split(".")
+      config[parent][name] = 0
+  run = build.build(config, data.DataSpec("benchmark", ref.IMAGE_SHAPE))
+  one_step = build.build(_one_step_config(config), run.spec)
+  state = run.init_state()
   rng = np.random.default_rng(args.seed)
-  images = rng.uniform(-1, 1, (n, config.d_steps, config.batch_size) + ref.IMAGE_SHAPE)
+  images = rng.uniform(-1, 1, (n, config.optim.d_steps, config.batch_size) + ref.IMAGE_SHAPE)
   images = images.astype(np.float32)
-  single_batch = gan.shard_batch(images[0])
-  flops = gan.train_step.lower(state, single_batch, gan.train_key).cost_analysis()["flops"]
+  single_batch = run.shard({"image": images[0]})
+  flops = one_step.compiled_step.lower(state, single_batch,
+                                       run.step_keys).cost_analysis()["flops"]
   if args.impl == "jax":
-    step_fn, batch = gan.train_step, single_batch
+    step_fn, batch = one_step.compiled_step, single_batch
   else:
-    step_fn, batch = gan.multi_step, gan.shard_block(images)
+    step_fn, batch = run.compiled_step, run.shard({"image": images}, block=True)
   del single_batch
   holder = {"state": state}
+  keys = run.step_keys
 
   def step():
-    holder["state"], _ = step_fn(holder["state"], batch, gan.train_key)
+    holder["state"], _ = step_fn(holder["state"], batch, keys)
 
   timing_from = {}
 
@@ -153,8 +169,8 @@ def _serve_ours(argv: list[str]) -> None:
   info = {"impl": args.impl, "framework": f"jax {jax.__version__}", "steps_per_call": n,
           "compile_s": compile_s, "flops_per_step": flops, "flops_counter": "XLA cost analysis",
           "backend": jax.default_backend(), "devices": jax.device_count(),
-          "conv_impl": config.conv_impl, "g_widths": list(config.g_widths),
-          "d_widths": list(config.d_widths),
+          "backend_lowering": run.backend.name, "g_widths": list(config.model.g_widths),
+          "d_widths": list(config.model.d_widths),
           "params": int(sum(x.size for x in jax.tree.leaves(
               (state.generator.params, state.discriminator.params))))}
   with jax.transfer_guard("disallow"):
@@ -167,11 +183,11 @@ def _serve_ours(argv: list[str]) -> None:
 class Worker:
   """One implementation's worker process, driven line by line."""
 
-  def __init__(self, impl: str, command: list[str]):
+  def __init__(self, impl: str, command: list[str], root: Optional[str] = None):
     self.impl = impl
     self.stderr = tempfile.TemporaryFile(mode="w+")
     env = dict(os.environ)
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    root = root or os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
     self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                     stderr=self.stderr, text=True, env=env, cwd=root)
@@ -223,6 +239,9 @@ def _worker_command(impl: str, model: str, batch_size: int, width_scale: float, 
             f"--min_repeat_seconds={min_repeat_seconds}", "--serve"]
   if threads:
     common.append(f"--threads={threads}")
+  if impl == BASELINE:  # The other commit's own worker, with its own config syntax.
+    return [sys.executable, "-m", "experiments.benchmark", _SERVE_OURS, "--impl=jax",
+            f"--steps_per_dispatch={steps_per_dispatch}", *common]
   if impl in OURS:
     return [sys.executable, "-m", "experiments.benchmark", _SERVE_OURS, f"--impl={impl}",
             f"--steps_per_dispatch={steps_per_dispatch}", *common, *overrides]
@@ -232,7 +251,7 @@ def _worker_command(impl: str, model: str, batch_size: int, width_scale: float, 
 
 def available(impl: str) -> Optional[str]:
   """None when `impl` can run here, else why not."""
-  if impl in OURS:
+  if impl in OURS or impl == BASELINE:
     return None
   if impl not in REFERENCES:
     return f"unknown implementation {impl!r}"
@@ -249,10 +268,14 @@ def _ratio(a: Optional[float], b: Optional[float]) -> Optional[float]:
 def run_case(model: str, *, batch_size: int = 0, width_scale: float = 1.0,
              impls: Optional[list[str]] = None, rounds: int = 3, repeats: int = 5,
              min_repeat_seconds: float = 1.0, threads: int = 0, steps_per_dispatch: int = 10,
-             overrides: Optional[list[str]] = None) -> dict[str, Any]:
-  """Times `impls` on one case in interleaved rounds; returns the case's JSON object."""
+             overrides: Optional[list[str]] = None,
+             baseline_dir: Optional[str] = None) -> dict[str, Any]:
+  """Times `impls` on one case in interleaved rounds; returns the case's JSON object.
+
+  With `baseline_dir`, the `jax` worker of that checkout is timed too, as `jax@baseline`.
+  """
   batch_size = batch_size or ref.default_batch_size(model)
-  impls = list(impls or CASES[model]["impls"])
+  impls = list(impls or CASES[model]["impls"]) + ([BASELINE] if baseline_dir else [])
   overrides = list(overrides or [])
   result: dict[str, Any] = {
       "case": model, "batch_size": batch_size, "width_scale": width_scale,
@@ -267,7 +290,8 @@ def run_case(model: str, *, batch_size: int = 0, width_scale: float = 1.0,
       continue
     worker = Worker(impl, _worker_command(
         impl, model, batch_size, width_scale, min_repeat_seconds=min_repeat_seconds,
-        threads=threads, steps_per_dispatch=steps_per_dispatch, overrides=overrides))
+        threads=threads, steps_per_dispatch=steps_per_dispatch, overrides=overrides),
+        root=baseline_dir if impl == BASELINE else None)
     try:  # One at a time, so that compilations do not compete.
       worker.wait_ready()
       workers.append(worker)
@@ -404,10 +428,12 @@ def _define_flags():
   flags.DEFINE_string("out", "", "Append each case's JSON line to this file; with --plot, "
                       "comma-separated files to read.")
   flags.DEFINE_string("plot", "", "Only draw the scaling curves from --out into this folder.")
+  flags.DEFINE_string("baseline_dir", "", "A checkout of another commit whose own `jax` step "
+                      "is timed beside ours (as jax@baseline), e.g. the pre-redesign commit.")
   # Parsed here for validation and --help; passed on verbatim to our worker.
   config_flags.DEFINE_config_dict("config", config_lib.base_config(),
                                   "Overrides of the experiments' configs, e.g. "
-                                  "--config.conv_impl=native.")
+                                  "--config.run.backend=plain.")
 
 
 def main(argv):
@@ -445,6 +471,10 @@ def main(argv):
   except ValueError as error:
     raise UserError(f"--batch_sizes / --width_scales must be numbers: {error}") from error
   overrides = [a for a in sys.argv[1:] if a.startswith("--config.")]
+  if f.baseline_dir and not os.path.isfile(os.path.join(f.baseline_dir, "experiments",
+                                                       "benchmark.py")):
+    raise UserError(f"--baseline_dir={f.baseline_dir!r} is not a checkout of this project; "
+                    f"make one with git worktree add DIR COMMIT")
   for case in f.cases:
     for batch_size in batch_sizes:
       for width_scale in width_scales:
@@ -452,7 +482,8 @@ def main(argv):
         result = run_case(case, batch_size=batch_size, width_scale=width_scale,
                           impls=f.impls or None, rounds=f.rounds, repeats=f.repeats,
                           min_repeat_seconds=f.min_repeat_seconds, threads=f.threads,
-                          steps_per_dispatch=f.steps_per_dispatch, overrides=overrides)
+                          steps_per_dispatch=f.steps_per_dispatch, overrides=overrides,
+                          baseline_dir=f.baseline_dir or None)
         result["wall_s"] = time.perf_counter() - start
         line = json.dumps(result)
         print(line, flush=True)
@@ -466,6 +497,6 @@ if __name__ == "__main__":
   if sys.argv[1:2] == [_SERVE_OURS]:
     _serve_ours(sys.argv[2:])
   else:
-    from gan.errors import run_cli  # pylint: disable=g-import-not-at-top
+    from gan.cli import run_cli  # pylint: disable=g-import-not-at-top
     _define_flags()
     run_cli(main)

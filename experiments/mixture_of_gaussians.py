@@ -2,33 +2,37 @@ r"""PacGAN Table 1: GAN and PacGAN on the 2-D ring and grid mixtures, several se
 
   python -m experiments.mixture_of_gaussians --workdir=runs/grid --plots_dir=docs
   python -m experiments.mixture_of_gaussians --workdir=runs/ring --plots_dir=docs \
-      --config.mixture=ring --config.d_widths='(64,64,64)' --config.num_steps=10000
+      --config.dataset=mixture:ring --config.model.d_widths='(64,64,64)' --config.num_steps=10000
 
 The defaults are PacGAN's setup shrunk to fit a 2-core CPU in under half an hour per
-command (grid: 27 min, ring: 9 min): networks 128 wide instead of 400/200, 16,000 steps with Adam(1e-3, beta1 0.5)
-cosine-decayed to 0 instead of 400,000 steps at a constant 1e-4. The paper's setup is
+command (grid: 27 min, ring: 9 min): networks 128 wide instead of 400/200, 16,000 steps
+with Adam(1e-3, beta1 0.5) cosine-decayed to 0 instead of 400,000 steps at a constant
+1e-4. The paper's setup is
 
-  --config.g_widths='(400,400,400,400)' --config.d_widths='(200,200,200)' \
-  --config.num_steps=400000 --config.g_lr=1e-4 --config.d_lr=1e-4 \
-  --config.lr_schedule=constant --config.beta1=0.8
+  --config.model.g_widths='(400,400,400,400)' --config.model.d_widths='(200,200,200)' \
+  --config.num_steps=400000 --config.optim.g_lr=1e-4 --config.optim.d_lr=1e-4 \
+  --config.optim.lr_schedule=constant --config.optim.beta1=0.8
 
-Each row (a packing degree in `packs`) trains `num_seeds` seeds in one program
-(`gan.multiseed`: the library's update, `lax.scan` over steps, `jax.vmap` over seeds),
-draws 2,500 samples per seed, and prints modes captured, % high-quality samples and
-reverse KL as mean +- standard error over seeds, beside the paper's row. Writes
-`results.json` and one scatter plot per row (`scatter_<mixture>_<row>.png`) to the
-workdir; `--plots_dir=docs` also copies the plots there as `mixtures_<mixture>_<row>.png`.
+Each row (a packing degree in `lab.packs`) is one run of the training program
+(`gan.program.train`) with `run.num_seeds` seeds vmapped in one program, the data
+drawn on the device from (key, step); it lives in `<workdir>/<row>/`, so a row
+resumes like any run. Then 2,500 samples per seed are scored: modes captured, %
+high-quality samples and reverse KL as mean +- standard error over seeds, beside the
+paper's row. Writes `results.json` and one scatter plot per row
+(`scatter_<mixture>_<row>.png`) to the workdir; `--plots_dir=docs` also copies the
+plots there as `mixtures_<mixture>_<row>.png`.
 
-Remedies beyond packing are fields: `--config.loss=`, `--config.penalty=r1
---config.penalty_weight=...`, `--config.d_steps=`, `--config.minibatch_std=True`,
-`--config.latent_codes=K --config.noise_dim=3` (a discrete code as well as noise,
-`gan.models.latent`), `--config.simultaneous=True` (PacGAN's own update rule: D and G
-updated at once from one fake batch).
+Remedies beyond packing are fields: `--config.loss.name=`, `--config.loss.penalty=r1
+--config.loss.penalty_weight=...`, `--config.optim.d_steps=`,
+`--config.model.minibatch_std=True`, `--config.model.latent_codes=K
+--config.model.noise_dim=3` (a discrete code as well as noise, `gan.models.latent`),
+`--config.optim.simultaneous=True` (PacGAN's own update rule: D and G updated at once
+from one fake batch).
 
-`--config.rejection=True` adds a row "<row> + DRS" after each row: the same generators,
-their samples kept in proportion to p_data / p_g as estimated by a classifier trained
-after the GAN (discriminator rejection sampling, `gan.rejection`). The raw row stays
-in the table beside it.
+`--config.lab.rejection=True` adds a row "<row> + DRS" after each row: the same
+generators, their samples kept in proportion to p_data / p_g as estimated by a
+classifier trained after the GAN (discriminator rejection sampling, `gan.rejection`).
+The raw row stays in the table beside it.
 """
 
 import json
@@ -39,17 +43,16 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
-import optax
 from absl import flags
 from ml_collections import config_flags
 
-from gan import losses, mixtures, models, multiseed, rejection
-from gan.errors import UserError, run_cli
+from gan import build, models, program, rejection
+from gan import config as config_lib
+from gan.cli import run_cli
+from gan.data import mixtures
+from gan.errors import ConfigError
 from gan.metrics import modes as mode_metrics
-from gan.state import create_state, generate, make_optimizer
-from gan.train_step import StepConfig, make_train_step
-
-from experiments import runner
+from gan.state import generate
 
 # PacGAN Table 1 (10 trials, mean +- standard error): modes, % high quality, reverse KL.
 PAPER_ROWS = {
@@ -66,140 +69,100 @@ PAPER_ROWS = {
 
 def get_config() -> ml_collections.ConfigDict:
   """GAN and PacGAN2, 5 seeds, shrunk to fit 2 CPU cores (see the module docstring)."""
-  c = ml_collections.ConfigDict()
-  c.mixture = "grid"  # ring (8 modes, sigma 0.01) | grid (25 modes, sigma 0.05)
-  c.packs = (1, 2)  # One table row per packing degree m: 1 = GAN, 2 = PacGAN2, ...
-  c.num_seeds = 5
-  c.first_seed = 0  # Seeds first_seed .. first_seed + num_seeds - 1.
-  c.model = "toy"  # toy (LinearMaxout D, as PacGAN) | toy_relu
-  c.g_widths = (128, 128, 128, 128)  # PacGAN: (400,) * 4, BatchNorm + ReLU.
-  c.d_widths = (128, 128, 128)  # PacGAN: (200,) * 3 LinearMaxout units of 5 pieces.
-  c.noise_dim = 2  # z ~ N(0, I_2), as PacGAN.
-  c.latent_codes = 0  # K_c >= 2: z_0 becomes a discrete code (gan.models.latent); 0: off.
-  c.dropout_rate = 0.0
-  c.minibatch_std = False
-  c.loss = "non_saturating"  # As PacGAN.
-  c.penalty = "none"
-  c.penalty_weight = 10.0
-  c.d_steps = 1
-  c.simultaneous = False  # True: D and G updated at once, as PacGAN's code; False: alternate.
-  c.batch_size = 100  # D inputs (packs) per update, as PacGAN; G draws batch_size * m.
+  c = config_lib.base_config()
+  c.dataset = "mixture:grid"  # mixture:ring (8 modes, sigma 0.01) | mixture:grid (25, 0.05)
   c.num_steps = 16000  # PacGAN: 400,000 (400 epochs of 100,000 points at batch 100).
-  c.steps_per_call = 1000  # Updates per jitted call (lax.scan length).
-  c.g_lr = 1e-3  # PacGAN: Adam(1e-4, beta1=0.8), constant.
-  c.d_lr = 1e-3
-  c.lr_schedule = "cosine"  # constant | cosine (decayed to 0 over num_steps).
-  c.beta1 = 0.5
-  c.beta2 = 0.999
-  c.ema_decay = 0.0
-  c.num_eval_samples = mode_metrics.NUM_MIXTURE_SAMPLES
+  c.model.name = "toy"  # toy (LinearMaxout D, as PacGAN) | toy_relu
+  c.model.g_widths = (128, 128, 128, 128)  # PacGAN: (400,) * 4, BatchNorm + ReLU.
+  c.model.d_widths = (128, 128, 128)  # PacGAN: (200,) * 3 LinearMaxout units of 5 pieces.
+  c.model.noise_dim = 2  # z ~ N(0, I_2), as PacGAN.
+  c.model.dropout_rate = 0.0
+  c.optim.g_lr = 1e-3  # PacGAN: Adam(1e-4, beta1=0.8), constant.
+  c.optim.d_lr = 1e-3
+  c.optim.lr_schedule = "cosine"
+  c.run.num_seeds = 5  # Seeds seed .. seed + 4, vmapped in one program.
+  c.run.steps_per_call = 1000  # Updates per jitted call (lax.scan length).
+  c.run.log_every = 1000
+  c.run.checkpoint_every = 4000
+  c.run.sample_every = 0
+  c.run.num_sample_images = 0
+  c.lab = ml_collections.ConfigDict()
+  c.lab.packs = (1, 2)  # One table row per packing degree m: 1 = GAN, 2 = PacGAN2, ...
+  # D inputs (packs) per update, as PacGAN; a row's batch_size is d_inputs * m points.
+  c.lab.d_inputs = 100
+  c.lab.num_eval_samples = mode_metrics.NUM_MIXTURE_SAMPLES
   # Discriminator rejection sampling (gan.rejection): also report each row's samples
   # kept in proportion to p_data / p_g, as estimated by a classifier trained afterwards.
-  c.rejection = False
-  c.rejection_steps = 8000  # Updates of the ratio classifier (fresh points every one).
-  c.rejection_batch_size = 500  # Real, and generated, points per update.
-  c.rejection_lr = 1e-2  # Adam's peak step, cosine-decayed (1e-3 left the ratio blurred).
-  c.rejection_candidates = 100000  # Generator samples drawn per seed to keep 2,500 of.
+  c.lab.rejection = False
+  c.lab.rejection_steps = 8000  # Updates of the ratio classifier (fresh points every one).
+  c.lab.rejection_batch_size = 500  # Real, and generated, points per update.
+  c.lab.rejection_lr = 1e-2  # Adam's peak step, cosine-decayed (1e-3 left the ratio blurred).
+  c.lab.rejection_candidates = 100000  # Generator samples drawn per seed to keep 2,500 of.
   # Acceptance min(1, exp(c - M)), M this quantile of c over the candidates; 1 is the
   # exact sampler, but where G under-fills a mode's centre the max ratio keeps < 1%.
-  c.rejection_quantile = 0.99
+  c.lab.rejection_quantile = 0.99
   return c
 
 
-_WORKDIR = flags.DEFINE_string("workdir", None, "Directory for results.json and plots.",
-                               required=True)
+_WORKDIR = flags.DEFINE_string("workdir", None, "Directory for the rows' runs, results.json "
+                               "and plots.", required=True)
 _PLOTS_DIR = flags.DEFINE_string("plots_dir", "", "Also copy the scatter plots here.")
 _CONFIG = config_flags.DEFINE_config_dict("config", get_config())
 
 
-def _row_name(pack: int) -> str:
+def row_name(pack: int) -> str:
   return "GAN" if pack == 1 else f"PacGAN{pack}"
 
 
-def _check(config) -> None:
-  runner.check_seed_table_config(config, ("num_seeds", "batch_size", "num_steps",
-                                          "steps_per_call", "d_steps", "num_eval_samples",
-                                          "noise_dim", "rejection_steps",
-                                          "rejection_batch_size", "rejection_candidates"))
-  rejection.check_quantile(float(config.rejection_quantile))
-  if config.rejection and config.rejection_candidates < config.num_eval_samples:
-    raise UserError(f"--config.rejection_candidates={config.rejection_candidates} must be at "
-                    f"least --config.num_eval_samples={config.num_eval_samples}")
-  mixtures.get_mixture(config.mixture)
-  if config.lr_schedule not in ("constant", "cosine"):
-    raise UserError(f"--config.lr_schedule={config.lr_schedule!r}; choose constant or cosine")
-  if config.latent_codes and config.noise_dim < 2:
-    raise UserError(f"--config.latent_codes={config.latent_codes} takes z_0 as the code and "
-                    f"needs --config.noise_dim >= 2 (got {config.noise_dim})")
-  if config.model not in ("toy", "toy_relu"):
-    raise UserError(f"--config.model={config.model!r}; the mixtures take toy or toy_relu")
-  models.build(config.model, image_shape=(2,), g_widths=config.g_widths,  # Checks the rest.
-               d_widths=config.d_widths, latent_codes=config.latent_codes)
+def check_lab_config(config) -> None:
+  """The lab's own fields (`lab`); the run's are checked by the builder."""
+  for field in ("d_inputs", "num_eval_samples", "rejection_steps", "rejection_batch_size",
+                "rejection_candidates"):
+    config_lib.positive_int(config, f"lab.{field}")
+  packs = tuple(config.lab.packs)
+  if not packs or any(not isinstance(m, int) or m < 1 for m in packs):
+    raise ConfigError("lab.packs", packs, "must be packing degrees >= 1, e.g. '(1,2)'")
+  rejection.check_quantile(float(config.lab.rejection_quantile))
+  if config.lab.rejection and config.lab.rejection_candidates < config.lab.num_eval_samples:
+    raise ConfigError("lab.rejection_candidates", config.lab.rejection_candidates,
+                      f"must be at least config.lab.num_eval_samples="
+                      f"{config.lab.num_eval_samples}")
+  if not config.dataset.startswith("mixture:"):
+    raise ConfigError("dataset", config.dataset, "must be a mixture: 'mixture:grid' or "
+                      "'mixture:ring'")
+  if config.model.name not in ("toy", "toy_relu"):
+    raise ConfigError("model.name", config.model.name, "must be toy or toy_relu for the mixtures")
+  if config.model.latent_codes and config.model.noise_dim < 2:
+    raise ConfigError("model.latent_codes", config.model.latent_codes, "takes z_0 as the code "
+                      "and needs config.model.noise_dim >= 2")
 
 
-def train_row(config, mixture: mixtures.GaussianMixture, pack: int, log=print) -> dict:
-  """Trains every seed of one row in one program; returns samples and timings."""
-  generator, discriminator = models.build(
-      config.model, image_shape=(mixture.dim,), g_widths=config.g_widths,
-      d_widths=config.d_widths, dropout_rate=config.dropout_rate, pack=pack,
-      minibatch_std=config.minibatch_std, latent_codes=config.latent_codes)
-  step_config = StepConfig(
-      loss=losses.get_loss(config.loss), penalty=losses.get_penalty(config.penalty),
-      penalty_weight=float(config.penalty_weight), d_steps=config.d_steps,
-      noise_dim=config.noise_dim, ema_decay=float(config.ema_decay),
-      simultaneous=bool(config.simultaneous))
-  seeds = list(range(config.first_seed, config.first_seed + config.num_seeds))
-  keys = multiseed.seed_keys(seeds)
+def row_config(config, pack: int) -> ml_collections.ConfigDict:
+  """The run of one row: the lab config with packing degree `pack`."""
+  row = ml_collections.ConfigDict(config.to_dict())
+  row.model.pack = pack
+  row.batch_size = config.lab.d_inputs * pack
+  return row
 
-  def learning_rate(peak):
-    if config.lr_schedule == "cosine":
-      return optax.cosine_decay_schedule(peak, config.num_steps)
-    return peak
 
-  def create(key):
-    return create_state(
-        generator=generator, discriminator=discriminator, key=key,
-        noise_dim=config.noise_dim, image_shape=(mixture.dim,),
-        g_optimizer=make_optimizer(learning_rate(config.g_lr), config.beta1, config.beta2),
-        d_optimizer=make_optimizer(learning_rate(config.d_lr), config.beta1, config.beta2),
-        use_ema=config.ema_decay > 0)
+def train_row(config, pack: int, workdir=None):
+  """Trains every seed of one row through the program; returns (run, states)."""
+  run = build.build(row_config(config, pack))
+  return run, program.train(run, workdir, hooks=[])
 
-  real_batch = config.batch_size * pack
 
-  def batch_fn(data_key, step):
-    return mixtures.mixture_batch(mixture, data_key, step, batch_size=real_batch,
-                                  d_steps=config.d_steps)
-
-  train_step = make_train_step(step_config)
-  states = multiseed.init_states(create, keys["init"])
-  start = time.perf_counter()
-  done, history = 0, []
-  runs = {}
-  while done < config.num_steps:
-    length = min(config.steps_per_call, config.num_steps - done)
-    if length not in runs:
-      runs[length] = multiseed.make_multiseed_run(train_step, batch_fn, length)
-    states, metrics = runs[length](states, keys["train"], keys["data"])
-    done += length
-    means = {k: float(jnp.mean(v)) for k, v in metrics.items()}
-    history.append({"step": done, **means})
-    log(f"  {_row_name(pack)} step {done}/{config.num_steps}: d_loss {means['d_loss']:.3f} "
-        f"g_loss {means['g_loss']:.3f} ({time.perf_counter() - start:.0f} s)")
-  jax.block_until_ready(states)
-  train_seconds = time.perf_counter() - start
+def row_samples(run, states, num: int) -> np.ndarray:
+  """(seeds, num, 2) samples of every seed, from each seed's sample key."""
   noise = jax.vmap(lambda k: jax.random.normal(
-      k, (config.num_eval_samples, config.noise_dim)))(keys["sample"])
-  samples = np.asarray(multiseed.generate_per_seed(states, noise))
-  return {"seeds": seeds, "samples": samples, "train_seconds": train_seconds,
-          "history": history, "states": states, "sample_keys": keys["sample"]}
+      k, (num, run.config.model.noise_dim)))(run.keys["sample"])
+  return np.asarray(run.generate_per_seed(states, {"z": noise}))
 
 
 # fold_in tag deriving the rejection-sampling key from a seed's sample key.
 _REJECTION_KEY = 1
 
 
-def rejection_samples(config, mixture: mixtures.GaussianMixture, out: dict,
-                      log=print) -> dict:
+def rejection_samples(config, run, states, log=print) -> dict:
   """Discriminator rejection sampling (`gan.rejection`) of every seed of a trained row.
 
   Per seed: a fresh, unpacked toy discriminator learns log p_data / p_g from
@@ -208,33 +171,36 @@ def rejection_samples(config, mixture: mixtures.GaussianMixture, out: dict,
   min(1, exp(c(x) - M)), M the `rejection_quantile` of c over them, until
   `num_eval_samples` are kept. All seeds run in one vmapped program.
   """
+  lab = config.lab
   start = time.perf_counter()
-  _, classifier = models.build(config.model, image_shape=(mixture.dim,),
-                               g_widths=config.g_widths, d_widths=config.d_widths)
+  mixture = run.data.mixture
+  _, classifier = models.build(config.model.name, image_shape=(mixture.dim,),
+                               g_widths=config.model.g_widths, d_widths=config.model.d_widths)
+  noise_dim = config.model.noise_dim
 
   def sample_real(key, n):
     return mixtures.sample(mixture, key, (n,))
 
   def sample_fake(key, n, state):
-    return generate(state, jax.random.normal(key, (n, config.noise_dim)))
+    return generate(state, jax.random.normal(key, (n, noise_dim)))
 
   fit = rejection.make_ratio_fit(classifier, sample_real, sample_fake,
-                                 num_steps=config.rejection_steps,
-                                 batch_size=config.rejection_batch_size,
-                                 learning_rate=config.rejection_lr)
+                                 num_steps=lab.rejection_steps,
+                                 batch_size=lab.rejection_batch_size,
+                                 learning_rate=lab.rejection_lr)
   keys = jax.vmap(lambda k: jax.random.split(jax.random.fold_in(k, _REJECTION_KEY), 3))(
-      out["sample_keys"])
-  params, fit_losses = jax.jit(jax.vmap(fit))(keys[:, 0], out["states"])
+      run.keys["sample"])
+  params, fit_losses = jax.jit(jax.vmap(fit))(keys[:, 0], states)
   noise = jax.vmap(lambda k: jax.random.normal(
-      k, (config.rejection_candidates, config.noise_dim)))(keys[:, 1])
-  candidates = multiseed.generate_per_seed(out["states"], noise)
+      k, (lab.rejection_candidates, noise_dim)))(keys[:, 1])
+  candidates = run.generate_per_seed(states, {"z": noise})
   logits = jax.jit(jax.vmap(lambda p, x: classifier.apply({"params": p}, x, train=False)))(
       params, candidates)
   kept, rates = [], []
-  for i in range(len(out["seeds"])):
+  for i in range(run.num_seeds):
     samples, rate = rejection.rejection_sample(keys[i, 2], candidates[i], logits[i],
-                                               config.num_eval_samples,
-                                               quantile=float(config.rejection_quantile))
+                                               lab.num_eval_samples,
+                                               quantile=float(lab.rejection_quantile))
     kept.append(samples)
     rates.append(rate)
   seconds = time.perf_counter() - start
@@ -300,23 +266,26 @@ def _format(mean_err, digits: int) -> str:
 def main(argv):
   del argv
   config = _CONFIG.value
-  _check(config)
+  check_lab_config(config)
   workdir = _WORKDIR.value
   os.makedirs(workdir, exist_ok=True)
-  mixture = mixtures.get_mixture(config.mixture)
+  mixture = mixtures.get_mixture(config.dataset.split(":", 1)[1])
+  seeds = list(range(config.seed, config.seed + config.run.num_seeds))
   print(f"{mixture.name}: {mixture.num_modes} modes, sigma {mixture.std}; "
-        f"{config.num_seeds} seeds x {config.num_steps} steps per row; "
+        f"{len(seeds)} seeds x {config.num_steps} steps per row; "
         f"devices {jax.devices()}", flush=True)
   rows, start = [], time.perf_counter()
-  for pack in config.packs:
-    out = train_row(config, mixture, pack, log=lambda s: print(s, flush=True))
-    rows.append(_table_row(mixture, _row_name(pack), pack, out["samples"], {
-        "seeds": out["seeds"], "train_seconds": out["train_seconds"],
-        "history": out["history"]}))
-    if config.rejection:
-      drs = rejection_samples(config, mixture, out, log=lambda s: print(s, flush=True))
-      rows.append(_table_row(mixture, _row_name(pack) + " + DRS", pack, drs["samples"], {
-          "seeds": out["seeds"], "train_seconds": out["train_seconds"],
+  for pack in config.lab.packs:
+    row_start = time.perf_counter()
+    run, states = train_row(config, pack, os.path.join(workdir, row_name(pack).lower()))
+    train_seconds = time.perf_counter() - row_start
+    samples = row_samples(run, states, config.lab.num_eval_samples)
+    rows.append(_table_row(mixture, row_name(pack), pack, samples, {
+        "seeds": seeds, "train_seconds": train_seconds}))
+    if config.lab.rejection:
+      drs = rejection_samples(config, run, states, log=lambda s: print(s, flush=True))
+      rows.append(_table_row(mixture, row_name(pack) + " + DRS", pack, drs["samples"], {
+          "seeds": seeds, "train_seconds": train_seconds,
           "rejection_seconds": drs["seconds"], "acceptance": drs["acceptance"],
           "classifier_loss": drs["final_loss"]}))
   total = time.perf_counter() - start
@@ -324,7 +293,7 @@ def main(argv):
     json.dump({"config": json.loads(config.to_json_best_effort()), "rows": rows,
                "total_seconds": total}, f, indent=1)
 
-  print(f"\n{mixture.name}, mean +- standard error over {config.num_seeds} seeds "
+  print(f"\n{mixture.name}, mean +- standard error over {len(seeds)} seeds "
         f"({total / 60:.1f} min in all)")
   header = f"{'':16s} {'modes':>14s} {'high quality %':>16s} {'reverse KL':>14s}"
   print(header + "   | PacGAN Table 1 (10 trials)")

@@ -4,14 +4,15 @@ r"""Trains the LeNet feature extractor that gan.evaluate scores a data set with.
       --config.dataset=../shared/data/mnist.npz
   python -m experiments.train_classifier --workdir=/tmp/extractors/fashion_mnist \
       --config.dataset=../shared/data/fashion_mnist.npz
-  python -m gan.evaluate --workdir=RUN --extractor=/tmp/extractors/mnist
+  python -m gan.cli.evaluate --workdir=RUN --extractor=/tmp/extractors/mnist
 
 Writes `extractor.json` (name, checksum of the weights, recipe, test accuracy) and
 the weights (Orbax, `params/`) to --workdir, and prints the test accuracy and the
 checksum. The seed fixes initialisation and batch order, so running it again gives
-the same checksum on the same platform. A directory that already holds an
-extractor is never overwritten. `gan.evaluate` without --extractor trains the same
-recipe into its cache on first use.
+the same checksum on the same machine kind. A directory that already holds an
+extractor is never overwritten. `gan.cli.evaluate` without --extractor trains the
+same recipe into its cache on first use. The classifier trains through the same
+program as the GANs (`gan.program`, task `classifier`).
 """
 
 import json
@@ -20,8 +21,8 @@ from absl import flags
 from ml_collections import config_flags
 
 from gan import data
-from gan.errors import run_cli
-from gan.metrics import features
+from gan.cli import run_cli
+from gan.eval import features
 
 
 def get_config():

@@ -1,15 +1,12 @@
 """gan: Generative Adversarial Networks in JAX/Flax.
 
-Pure Flax generators and discriminators (`gan.models`), loss variants as pure
-functions (`gan.losses`), one pure alternating update (`gan.train_step`), and the
-training loop that threads explicit keys through it (`gan.train`).
+One training program for every kind of model (`gan.program`), built from a config by
+one builder (`gan.build`): a task (`gan.tasks`) brings its models (`gan.models`),
+losses (`gan.losses`), pure step and sampler; data (`gan.data`), shardings, the
+jitted step, checkpoints, resume, fault handling, logging and evaluation are shared.
 
-Importing `gan` lowers JAX's Threefry PRNG on CPU without its rolled loop
-(`gan.prng`): the same random bits, a faster step.
+Importing `gan` changes nothing global: the XLA:CPU lowerings of `gan.backends.cpu`
+are applied by the builder, for the runs it builds on CPU.
 """
 
-from gan import prng as _prng
-
-__version__ = "0.1.0"
-
-_prng.register_unrolled_cpu_lowering()
+__version__ = "0.2.0"

@@ -1,42 +1,28 @@
-"""User-facing errors: a mistake in a flag, a path or an argument.
+"""User-facing errors, in the library's own terms.
 
-Command-line entry points catch `UserError` and print its one-line message, which
-names the fix, instead of a traceback.
+A `UserError` is a mistake the user can fix (a config value, a path, an argument);
+its message is one line that says how. The library names config fields as
+`config.SECTION.FIELD` and never names a command-line flag: the command-line layer
+(`gan.cli`) turns those names into flags (`--config.SECTION.FIELD`) when it prints
+the message.
 """
 
-import sys
-from typing import Callable, NoReturn
+from typing import Any
 
 
 class UserError(ValueError):
-  """A mistake the user can fix; the message says how."""
+  """A mistake the user can fix; the message says how, in one line."""
 
 
-def exit_with(error: Exception) -> NoReturn:
-  """Prints `error` as one line on stderr and exits with status 2."""
-  message = " ".join(str(error).split())
-  print(f"error: {message}", file=sys.stderr)
-  sys.exit(2)
+class ConfigError(UserError):
+  """A config field with a value that cannot make a run.
 
+  Attributes:
+    field: the field's dotted path, e.g. `optim.g_lr`.
+    value: the value it has.
+    reason: what is wrong and what to set instead.
+  """
 
-def run_cli(main: Callable[[list[str]], None]) -> None:
-  """`absl.app.run(main)`, with user errors reported as one line, exit status 2."""
-  from absl import app  # pylint: disable=g-import-not-at-top
-
-  def guarded(argv):
-    from absl import flags, logging  # pylint: disable=g-import-not-at-top
-    if not flags.FLAGS["verbosity"].present:
-      logging.set_verbosity(logging.WARNING)  # Orbax logs every save at INFO.
-    try:
-      main(argv)
-    except UserError as error:
-      exit_with(error)
-
-  def parse_flags(argv):
-    from absl import flags  # pylint: disable=g-import-not-at-top
-    try:
-      return flags.FLAGS(argv)
-    except flags.Error as error:  # A bad flag name or value: one line too.
-      exit_with(UserError(f"{error}; see --helpshort for the flags"))
-
-  app.run(guarded, flags_parser=parse_flags)
+  def __init__(self, field: str, value: Any, reason: str):
+    self.field, self.value, self.reason = field, value, reason
+    super().__init__(f"config.{field}={value!r} {reason}")

@@ -1,10 +1,19 @@
-"""Sample grids as PNG."""
+"""Images between their three forms: uint8 data, [-1, 1] floats for the models, PNG grids."""
 
 import math
 import os
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 from PIL import Image
+
+
+def to_float(images: jax.Array) -> jax.Array:
+  """uint8 [0, 255] -> float32 [-1, 1], x / 127.5 - 1; float input is taken as already scaled."""
+  if jnp.issubdtype(images.dtype, jnp.integer):
+    return images.astype(jnp.float32) / 127.5 - 1.0
+  return images.astype(jnp.float32)
 
 
 def to_uint8(images: np.ndarray) -> np.ndarray:

@@ -13,7 +13,7 @@ import jax
 import numpy as np
 from jax.sharding import AxisType, NamedSharding, PartitionSpec as P
 
-from gan.errors import UserError
+from gan.errors import ConfigError
 
 DATA_AXIS = "data"
 
@@ -57,12 +57,11 @@ def batch_sharding(mesh: jax.sharding.Mesh, batch_axis: int = 1) -> NamedShardin
 
 
 def check_batch_size(batch_size: int, mesh: jax.sharding.Mesh) -> None:
-  """Raises a `UserError` unless `batch_size` splits evenly over the devices."""
+  """Raises a `ConfigError` unless `batch_size` splits evenly over the devices."""
   n = mesh.devices.size
   if batch_size % n:
-    raise UserError(
-        f"batch size {batch_size} is not divisible by the {n} devices; use a multiple of {n} "
-        f"(e.g. --config.batch_size={max(n, batch_size // n * n)})")
+    raise ConfigError("batch_size", batch_size, f"is not divisible by the {n} devices; use a "
+                      f"multiple of {n} (e.g. {max(n, batch_size // n * n)})")
 
 
 def global_batch(local_batch: np.ndarray, mesh: jax.sharding.Mesh,

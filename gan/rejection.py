@@ -37,7 +37,10 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from flax.training import train_state
+
 from gan import losses
+from gan.build import repeat_step
 from gan.errors import UserError
 
 Array = jax.Array
@@ -83,17 +86,18 @@ def make_ratio_fit(classifier: nn.Module, sample_real: SampleFn, sample_fake: Sa
       return losses.bce_discriminator_loss(real_logits=logits[:batch_size],
                                            fake_logits=logits[batch_size:])
 
-    def body(carry, step):
-      params, opt_state = carry
-      real = sample_real(jax.random.fold_in(real_key, step), batch_size)
-      fake = sample_fake(jax.random.fold_in(fake_key, step), batch_size, fake_args)
-      loss, grads = jax.value_and_grad(loss_fn)(params, real, fake)
-      updates, opt_state = optimizer.update(grads, opt_state, params)
-      return (optax.apply_updates(params, updates), opt_state), loss
+    def one_step(state, fake_args, keys):
+      real = sample_real(jax.random.fold_in(keys["real"], state.step), batch_size)
+      fake = sample_fake(jax.random.fold_in(keys["fake"], state.step), batch_size, fake_args)
+      loss, grads = jax.value_and_grad(loss_fn)(state.params, real, fake)
+      return state.apply_gradients(grads=grads), loss
 
-    (params, _), step_losses = jax.lax.scan(body, (params, optimizer.init(params)),
-                                            jnp.arange(num_steps))
-    return params, step_losses
+    state = train_state.TrainState.create(apply_fn=classifier.apply, params=params,
+                                          tx=optimizer)
+    # The program's device-side loop (`gan.build.repeat_step`), batches drawn inside.
+    fit_steps = repeat_step(one_step, num_steps, batch_per_step=False)
+    state, step_losses = fit_steps(state, fake_args, {"real": real_key, "fake": fake_key})
+    return state.params, step_losses
 
   return fit
 
@@ -121,7 +125,7 @@ def check_quantile(quantile: float) -> None:
   """Raises a one-line `UserError` unless 0 < quantile <= 1."""
   if not 0.0 < quantile <= 1.0:
     raise UserError(f"the rejection quantile {quantile} must be in (0, 1] "
-                    f"(--config.rejection_quantile=...; 1 is exact)")
+                    f"(config.lab.rejection_quantile; 1 is exact)")
 
 
 def rejection_sample(key: Array, candidates, logits, num: int, *,
@@ -154,5 +158,5 @@ def rejection_sample(key: Array, candidates, logits, num: int, *,
     need = int(np.ceil(1.2 * num / max(rate, 1e-9)))
     raise UserError(f"rejection sampling kept {int(kept.sum())} of {len(kept)} candidates "
                     f"({100 * rate:.2f}%), fewer than the {num} wanted; draw more candidates "
-                    f"(--config.rejection_candidates={need})")
+                    f"(config.lab.rejection_candidates={need})")
   return candidates[kept][:num], rate

@@ -3,7 +3,7 @@
 `GANState` holds the step, one `PlayerState` (a Flax `TrainState` with
 `batch_stats`) per player, and an optional exponential moving average of the
 generator's parameters. Keys are not part of the state: the update derives them
-from the run's key and the step (`gan.train_step.step_keys`), so a checkpoint of
+from the run's key and the step (`gan.tasks.gan.step_keys`), so a checkpoint of
 this pytree is all a bit-exact resume needs.
 """
 
@@ -39,30 +39,48 @@ def make_optimizer(learning_rate: float | optax.Schedule, beta1: float,
   return optax.adam(learning_rate, b1=beta1, b2=beta2)
 
 
-def _init_player(module: nn.Module, key: jax.Array, example: jax.Array,
-                 tx: optax.GradientTransformation) -> PlayerState:
+def learning_rate(peak: float, schedule: str, num_steps: int) -> float | optax.Schedule:
+  """`peak` held constant, or cosine-decayed from it to 0 over `num_steps` (`schedule`)."""
+  if schedule == "cosine":
+    return optax.cosine_decay_schedule(peak, num_steps)
+  return peak
+
+
+def init_player(module: nn.Module, key: jax.Array, example_args: tuple,
+                tx: optax.GradientTransformation) -> PlayerState:
+  """A player's state: `module.init` on `example_args` with `key` split into params and dropout."""
   params_key, dropout_key = jax.random.split(key)
-  variables = module.init({"params": params_key, "dropout": dropout_key}, example, train=False)
+  variables = module.init({"params": params_key, "dropout": dropout_key}, *example_args,
+                          train=False)
   return PlayerState.create(apply_fn=module.apply, params=variables["params"], tx=tx,
                             batch_stats=variables.get("batch_stats", {}))
 
 
 def create_state(*, generator: nn.Module, discriminator: nn.Module, key: jax.Array,
-                 noise_dim: int, image_shape: tuple[int, int, int],
+                 g_example: tuple, d_example: tuple,
                  g_optimizer: optax.GradientTransformation,
                  d_optimizer: optax.GradientTransformation,
                  use_ema: bool = False) -> GANState:
-  """Initialises both players from `key` (split once, one half per player)."""
+  """Initialises both players from `key` (split once, one half per player).
+
+  Args:
+    generator, discriminator: the players' modules.
+    key: the init key.
+    g_example, d_example: example arguments of each player's call (batch of 1).
+    g_optimizer, d_optimizer: their optimizers.
+    use_ema: keep an exponential moving average of G's parameters.
+  """
   g_key, d_key = jax.random.split(key)
-  g = _init_player(generator, g_key, jnp.zeros((1, noise_dim), jnp.float32), g_optimizer)
-  d = _init_player(discriminator, d_key, jnp.zeros((1,) + tuple(image_shape), jnp.float32),
-                   d_optimizer)
+  g = init_player(generator, g_key, g_example, g_optimizer)
+  d = init_player(discriminator, d_key, d_example, d_optimizer)
   ema = jax.tree.map(jnp.copy, g.params) if use_ema else None
   return GANState(step=jnp.zeros((), jnp.int32), generator=g, discriminator=d, ema_params=ema)
 
 
-def generate(state: GANState, z: jax.Array, *, use_ema: bool = True) -> jax.Array:
-  """G(z) in inference mode (BatchNorm running averages), EMA weights when present."""
+def generate(state: GANState, z: jax.Array, labels: Optional[jax.Array] = None, *,
+             use_ema: bool = True) -> jax.Array:
+  """G(z) (G(z, labels) when conditional) in inference mode, EMA weights when present."""
   g = state.generator
   params = state.ema_params if (use_ema and state.ema_params is not None) else g.params
-  return g.apply_fn({"params": params, "batch_stats": g.batch_stats}, z, train=False)
+  args = (z,) if labels is None else (z, labels)
+  return g.apply_fn({"params": params, "batch_stats": g.batch_stats}, *args, train=False)

@@ -1,15 +1,25 @@
-"""Shared fixtures: the real data sets in ../shared/data and subprocess helpers."""
+"""Shared fixtures: the real data sets in ../shared/data, tiny configs, subprocess helpers.
+
+Every test process (this one and the subprocesses of `run_module`) shares one JAX
+compilation cache for the session: a program compiled once (the tiny MLP and DCGAN
+steps most tests train) is read back by later builds instead of compiled again. The
+executable, and so every number, is the same.
+"""
 
 import os
 import subprocess
 import sys
 import tempfile
 
+import jax
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _CACHE_DIR = os.path.join(tempfile.gettempdir(), f"gan-test-jax-cache-{os.getpid()}")
 SHARED_DATA = os.path.join(os.path.dirname(ROOT), "shared", "data")
+
+jax.config.update("jax_compilation_cache_dir", _CACHE_DIR)
+jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
 
 
 def shared_data(name: str) -> str:
@@ -42,15 +52,30 @@ def run_module(module: str, *args: str, devices: int = 1, env=None, timeout: flo
                         capture_output=True, text=True, timeout=timeout)
 
 
+def set_fields(config, **fields):
+  """Sets dotted fields: `set_fields(c, num_steps=4, **{"optim.d_lr": 1e-3})`; returns `config`."""
+  from gan import config as config_lib  # pylint: disable=g-import-not-at-top
+  for path, value in fields.items():
+    parent, _, name = path.rpartition(".")
+    (config_lib.get(config, parent) if parent else config)[name] = value
+  return config
+
+
 def tiny_mlp_config(dataset, **overrides):
   """The tiny MLP GAN that the in-process tests train (one program: compiled once).
 
-  MLP 32-32, batch 8, noise 16, no dropout; `overrides` set any other field.
+  MLP 32-32, batch 8, noise 16, no dropout, no sample grids; `overrides` set any other
+  field by its dotted path (`**{"run.checkpoint_every": 4}`).
   """
   from gan import config as config_lib  # pylint: disable=g-import-not-at-top
   c = config_lib.base_config()
-  c.model, c.g_widths, c.d_widths, c.dropout_rate = "mlp", (32,), (32,), 0.0
-  c.dataset, c.batch_size, c.noise_dim = dataset, 8, 16
-  c.sample_every, c.progress_bar = 0, False
-  c.update(overrides)
-  return c
+  c.model.name, c.model.g_widths, c.model.d_widths, c.model.dropout_rate = "mlp", (32,), (32,), 0.0
+  c.dataset, c.batch_size, c.model.noise_dim = dataset, 8, 16
+  c.run.sample_every, c.run.progress_bar = 0, False
+  return set_fields(c, **overrides)
+
+
+# The narrow DCGAN the end-to-end tests train on the command line: a few steps compile
+# and run in seconds on 2 cores.
+SMALL_DCGAN_FLAGS = ("--config.batch_size=16", "--config.model.g_widths=(32,16,8)",
+                     "--config.model.d_widths=(8,16)", "--config.run.progress_bar=False")

@@ -115,24 +115,29 @@ def summarise(parts: dict) -> dict:
 # --------------------------------------------------------------- what is trained
 
 
+# The cases above name fields as the flat config before the redesign did.
+_SECTION_OF = {
+    "model": "model.name", "g_widths": "model.g_widths", "d_widths": "model.d_widths",
+    "dropout_rate": "model.dropout_rate", "noise_dim": "model.noise_dim",
+    "pack": "model.pack", "minibatch_std": "model.minibatch_std",
+    "compute_dtype": "model.compute_dtype", "loss": "loss.name", "penalty": "loss.penalty",
+    "penalty_weight": "loss.penalty_weight", "simultaneous": "optim.simultaneous",
+    "d_steps": "optim.d_steps", "ema_decay": "optim.ema_decay",
+    "steps_per_call": "run.steps_per_call",
+}
+
+
 def train_case(overrides: dict, dataset: str) -> dict:
   """The state after the case's steps, as named parts (the one API-dependent function)."""
-  from gan import config as config_lib, data, train  # pylint: disable=g-import-not-at-top
+  from gan import build, config as config_lib, program  # pylint: disable=g-import-not-at-top
   config = config_lib.base_config()
-  config.update(dict(seed=SEED, dataset=dataset, num_steps=NUM_STEPS, progress_bar=False))
-  config.update(overrides)
-  dataset = data.load_dataset(config.dataset)
-  gan = train.setup(config, dataset.image_shape)
-  batches = data.BatchSource(dataset.train_images, batch_size=config.batch_size,
-                             d_steps=config.d_steps, seed=config.seed)
-  state = gan.init_state()
-  k = config.steps_per_call
-  for step in range(0, config.num_steps, k):
-    if k == 1:
-      state, _ = gan.train_step(state, gan.shard_batch(batches(step)), gan.train_key)
-    else:
-      block = np.stack([batches(s) for s in range(step, step + k)])
-      state, _ = gan.multi_step(state, gan.shard_block(block), gan.train_key)
+  config.update(dict(seed=SEED, dataset=dataset, num_steps=NUM_STEPS))
+  config.run.progress_bar = False
+  for field, value in overrides.items():
+    path = _SECTION_OF.get(field, field)
+    parent, _, name = path.rpartition(".")
+    (config_lib.get(config, parent) if parent else config)[name] = value
+  state = program.train(build.build(config), hooks=[])
   g, d = state.generator, state.discriminator
   return {"step": state.step, "g_params": g.params, "g_batch_stats": g.batch_stats,
           "g_opt": g.opt_state, "d_params": d.params, "d_opt": d.opt_state,
@@ -142,17 +147,19 @@ def train_case(overrides: dict, dataset: str) -> dict:
 def train_mixture_lab() -> dict:
   """The mixture lab's program: 2 seeds of PacGAN2 on the grid, 20 steps in blocks of 10."""
   from experiments import mixture_of_gaussians as lab  # pylint: disable=g-import-not-at-top
-  from gan import mixtures  # pylint: disable=g-import-not-at-top
   config = lab.get_config()
-  config.update(dict(num_seeds=2, first_seed=SEED, num_steps=20, steps_per_call=10,
-                     g_widths=(16, 16), d_widths=(16, 16), batch_size=16,
-                     num_eval_samples=100))
-  out = lab.train_row(config, mixtures.get_mixture("grid"), 2, log=lambda s: None)
-  states = out["states"]
+  config.seed = SEED
+  config.num_steps = 20
+  config.model.g_widths, config.model.d_widths = (16, 16), (16, 16)
+  config.lab.d_inputs = 16
+  config.run.num_seeds, config.run.steps_per_call = 2, 10
+  config.run.progress_bar = False
+  run, states = lab.train_row(config, pack=2)
+  samples = lab.row_samples(run, states, num=100)
   g, d = states.generator, states.discriminator
   return {"step": states.step, "g_params": g.params, "g_batch_stats": g.batch_stats,
           "g_opt": g.opt_state, "d_params": d.params, "d_opt": d.opt_state,
-          "samples": out["samples"]}
+          "samples": samples}
 
 
 # ------------------------------------------------------------------------ tests

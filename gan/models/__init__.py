@@ -3,11 +3,15 @@
 `build(name, ...)` returns the (generator, discriminator) pair of a family; a new
 family is one function that builds the pair and one line in `MODELS`. A family
 function takes the keywords `image_shape` (the shape of one sample: (H, W, C) for
-images, (D,) for points), `g_widths`, `d_widths`, `dropout_rate`, `conv_impl` and
-`minibatch_std` (and `dtype`, the computation dtype, where the family supports
+images, (D,) for points), `g_widths`, `d_widths`, `dropout_rate` and `minibatch_std`
+(and `dtype`, the computation dtype, where the family supports
 bfloat16); `build` wraps the discriminator for PacGAN packing
 (`gan.models.packing`) and, with `latent_codes`, wraps the generator to take a
-discrete code as well as noise (`gan.models.latent`).
+discrete code as well as noise (`gan.models.latent`), and with `num_classes` makes
+both players take a class label (`gan.models.conditional`).
+
+The modules are written with Flax's own layers, for any platform; how they are
+lowered on CPU is the builder's business (`gan.backends`).
 
 Families:
   dcgan     DCGAN (Radford et al. 2016), 28x28 or 32x32 images.
@@ -21,9 +25,10 @@ from typing import Callable
 import flax.linen as nn
 import jax.numpy as jnp
 
-from gan.errors import UserError
+from gan.errors import ConfigError
 
 from gan.models.dcgan import DCGANDiscriminator, DCGANGenerator
+from gan.models.conditional import LabelConcatDiscriminator, LabelConcatGenerator
 from gan.models.latent import DiscreteLatentGenerator
 from gan.models.mlp import MLPDiscriminator, MLPGenerator
 from gan.models.packing import MinibatchStdDiscriminator, PackedDiscriminator
@@ -34,31 +39,28 @@ def _with_input_minibatch_std(discriminator: nn.Module, minibatch_std: bool) -> 
   return MinibatchStdDiscriminator(discriminator) if minibatch_std else discriminator
 
 
-def _dcgan(*, image_shape, g_widths, d_widths, dropout_rate, conv_impl, minibatch_std=False,
+def _dcgan(*, image_shape, g_widths, d_widths, dropout_rate, minibatch_std=False,
            dtype=jnp.float32):
   if len(image_shape) != 3 or image_shape[0] != image_shape[1] or image_shape[0] % 4:
-    raise UserError(
-        f"dcgan needs square images with side divisible by 4 (28 or 32), got "
-        f"{tuple(image_shape)}; use --config.model=mlp for other shapes")
-  return (DCGANGenerator(image_shape=image_shape, widths=tuple(g_widths), conv_impl=conv_impl,
-                         dtype=dtype),
+    raise ConfigError("model.name", "dcgan", f"needs square images with side divisible by 4 "
+                      f"(28 or 32), got {tuple(image_shape)}; use config.model.name='mlp' for "
+                      f"other shapes")
+  return (DCGANGenerator(image_shape=image_shape, widths=tuple(g_widths), dtype=dtype),
           _with_input_minibatch_std(
               DCGANDiscriminator(widths=tuple(d_widths), dropout_rate=dropout_rate,
-                                 conv_impl=conv_impl, dtype=dtype), minibatch_std))
+                                 dtype=dtype), minibatch_std))
 
 
-def _mlp(*, image_shape, g_widths, d_widths, dropout_rate, conv_impl, minibatch_std=False,
+def _mlp(*, image_shape, g_widths, d_widths, dropout_rate, minibatch_std=False,
          dtype=jnp.float32):
-  del conv_impl
   return (MLPGenerator(image_shape=image_shape, hidden_widths=tuple(g_widths), dtype=dtype),
           _with_input_minibatch_std(
               MLPDiscriminator(hidden_widths=tuple(d_widths), dropout_rate=dropout_rate,
                                dtype=dtype), minibatch_std))
 
 
-def _toy(*, image_shape, g_widths, d_widths, dropout_rate, conv_impl, minibatch_std=False,
+def _toy(*, image_shape, g_widths, d_widths, dropout_rate, minibatch_std=False,
          maxout_pieces=5):
-  del conv_impl
   return (ToyGenerator(data_shape=tuple(image_shape), hidden_widths=tuple(g_widths)),
           ToyDiscriminator(hidden_widths=tuple(d_widths), maxout_pieces=maxout_pieces,
                            dropout_rate=dropout_rate, minibatch_std=minibatch_std))
@@ -72,6 +74,9 @@ def _toy_relu(**kwargs):
 COMPUTE_DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
 _BFLOAT16_FAMILIES = ("dcgan", "mlp")
 
+# How a conditional discriminator sees the label (`config.model.conditioning`).
+CONDITIONINGS = ("concat",)
+
 MODELS: dict[str, Callable[..., tuple[nn.Module, nn.Module]]] = {
     "dcgan": _dcgan,
     "mlp": _mlp,
@@ -81,26 +86,28 @@ MODELS: dict[str, Callable[..., tuple[nn.Module, nn.Module]]] = {
 
 
 def compute_dtype_of(compute_dtype: str, model: str):
-  """The jnp dtype named by `--config.compute_dtype`, or a one-line `UserError`."""
+  """The jnp dtype named by `config.model.compute_dtype`, or a one-line `ConfigError`."""
   if compute_dtype not in COMPUTE_DTYPES:
-    raise UserError(f"--config.compute_dtype={compute_dtype!r}; choose one of "
-                    f"{', '.join(COMPUTE_DTYPES)}")
+    raise ConfigError("model.compute_dtype", compute_dtype,
+                      f"is not a dtype; choose one of {', '.join(COMPUTE_DTYPES)}")
   if compute_dtype != "float32" and model not in _BFLOAT16_FAMILIES:
-    raise UserError(f"--config.compute_dtype={compute_dtype} is for the models "
-                    f"{', '.join(_BFLOAT16_FAMILIES)}, not {model}; use float32")
+    raise ConfigError("model.compute_dtype", compute_dtype,
+                      f"is for the models {', '.join(_BFLOAT16_FAMILIES)}, not {model}; "
+                      f"use float32")
   return COMPUTE_DTYPES[compute_dtype]
 
 
 def build(name: str, *, image_shape: tuple[int, ...], g_widths, d_widths,
-          dropout_rate: float = 0.0, conv_impl: str = "auto", pack: int = 1,
+          dropout_rate: float = 0.0, pack: int = 1,
           minibatch_std: bool = False, latent_codes: int = 0,
-          compute_dtype: str = "float32") -> tuple[nn.Module, nn.Module]:
+          compute_dtype: str = "float32", num_classes: int = 0,
+          conditioning: str = "concat") -> tuple[nn.Module, nn.Module]:
   """Returns the (generator, discriminator) modules of family `name`.
 
   Args:
     name: a key of `MODELS`.
     image_shape: shape of one sample, (H, W, C) or (D,).
-    g_widths, d_widths, dropout_rate, conv_impl: passed to the family.
+    g_widths, d_widths, dropout_rate: passed to the family.
     pack: PacGAN packing degree m; for m > 1 the discriminator is a
       `PackedDiscriminator` that sees m samples concatenated along the last axis
       (so D takes B samples and returns B / m logits). m = 1 returns the family's
@@ -111,22 +118,23 @@ def build(name: str, *, image_shape: tuple[int, ...], g_widths, d_widths,
     compute_dtype: 'float32', or 'bfloat16' (mixed precision, dcgan and mlp): dense
       layers, convolutions and activations in bfloat16; parameters, BatchNorm
       statistics, G's images and D's logits (so the losses) in float32.
+    num_classes: C > 0 makes both players label-conditional, G(z, y) and D(x, y).
+    conditioning: how D sees the label (`CONDITIONINGS`).
 
   Returns:
     (generator, discriminator).
   """
   if name not in MODELS:
-    raise UserError(f"unknown model {name!r}; choose one of {sorted(MODELS)} "
-                     f"(--config.model=...)")
+    raise ConfigError("model.name", name, f"is not a model; choose one of {sorted(MODELS)}")
   if not isinstance(pack, int) or isinstance(pack, bool) or pack < 1:
-    raise UserError(f"--config.pack={pack!r} must be a positive integer (1 = no packing)")
+    raise ConfigError("model.pack", pack, "must be a positive integer (1 = no packing)")
   if (not isinstance(latent_codes, int) or isinstance(latent_codes, bool) or latent_codes < 0
       or latent_codes == 1):
-    raise UserError(f"--config.latent_codes={latent_codes!r} must be 0 (off) or an integer "
-                    f">= 2 (the number of discrete codes)")
+    raise ConfigError("model.latent_codes", latent_codes,
+                      "must be 0 (off) or an integer >= 2 (the number of discrete codes)")
   dtype = compute_dtype_of(compute_dtype, name)
   family_kwargs = dict(image_shape=tuple(image_shape), g_widths=g_widths, d_widths=d_widths,
-                       dropout_rate=dropout_rate, conv_impl=conv_impl)
+                       dropout_rate=dropout_rate)
   if compute_dtype != "float32":  # Families without bfloat16 take no dtype keyword.
     family_kwargs["dtype"] = dtype
   if minibatch_std:
@@ -136,4 +144,10 @@ def build(name: str, *, image_shape: tuple[int, ...], g_widths, d_widths,
     discriminator = PackedDiscriminator(discriminator, pack=pack)
   if latent_codes:
     generator = DiscreteLatentGenerator(generator, num_codes=latent_codes)
+  if num_classes:
+    if conditioning not in CONDITIONINGS:
+      raise ConfigError("model.conditioning", conditioning,
+                        f"is not an option; choose one of {list(CONDITIONINGS)}")
+    generator = LabelConcatGenerator(generator, num_classes=num_classes)
+    discriminator = LabelConcatDiscriminator(discriminator, num_classes=num_classes)
   return generator, discriminator

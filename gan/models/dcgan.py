@@ -11,8 +11,7 @@
 
 The generator's first width is the projection; every later width is a stride-1
 transposed convolution except the last, and the two final layers upsample by 2.
-Convolutions come from `gan.models.layers`, which picks a fast lowering on
-XLA:CPU and the native one on GPU/TPU, with identical parameters.
+The layers are Flax's own; on CPU the builder lowers them faster (`gan.backends.cpu`).
 """
 
 from typing import Any, Sequence
@@ -20,8 +19,6 @@ from typing import Any, Sequence
 import flax.linen as nn
 import jax.numpy as jnp
 
-from gan.models import layers
-from gan.models.dropout import Dropout
 
 _KERNEL = 5
 
@@ -31,7 +28,6 @@ class DCGANGenerator(nn.Module):
 
   image_shape: tuple[int, int, int]
   widths: Sequence[int] = (256, 128, 64)
-  conv_impl: str = "auto"
   dtype: Any = jnp.float32  # Computation dtype; parameters stay float32, images are float32.
 
   @nn.compact
@@ -46,9 +42,8 @@ class DCGANGenerator(nn.Module):
     for i, f in enumerate(features):
       stride = 2 if i >= len(features) - 2 else 1
       last = i == len(features) - 1
-      x = layers.ConvTranspose2D(
-          f, _KERNEL, strides=stride, use_bias=last, impl=self.conv_impl,
-          dtype=self.dtype, name=f"ConvTranspose_{i}")(x)
+      x = nn.ConvTranspose(f, (_KERNEL, _KERNEL), strides=(stride, stride), padding="SAME",
+                           use_bias=last, dtype=self.dtype)(x)
       if last:
         x = jnp.tanh(x.astype(jnp.float32))
       else:
@@ -62,16 +57,14 @@ class DCGANDiscriminator(nn.Module):
 
   widths: Sequence[int] = (64, 128)
   dropout_rate: float = 0.3
-  conv_impl: str = "auto"
   dtype: Any = jnp.float32  # Computation dtype; parameters and logits stay float32.
 
   @nn.compact
   def __call__(self, x: jnp.ndarray, *, train: bool = True) -> jnp.ndarray:
     for i, f in enumerate(self.widths):
-      x = layers.Conv2D(f, _KERNEL, strides=2, impl=self.conv_impl, dtype=self.dtype,
-                        name=f"Conv_{i}")(x)
+      x = nn.Conv(f, (_KERNEL, _KERNEL), strides=(2, 2), padding="SAME", dtype=self.dtype)(x)
       x = nn.leaky_relu(x, negative_slope=0.3)
       if self.dropout_rate > 0:
-        x = Dropout(self.dropout_rate, deterministic=not train)(x)
+        x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
     x = x.reshape((x.shape[0], -1))
     return nn.Dense(1, dtype=self.dtype)(x)[:, 0].astype(jnp.float32)

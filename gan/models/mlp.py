@@ -9,7 +9,6 @@ from typing import Any, Sequence
 import flax.linen as nn
 import jax.numpy as jnp
 
-from gan.models.dropout import Dropout
 
 
 class MLPGenerator(nn.Module):
@@ -43,5 +42,5 @@ class MLPDiscriminator(nn.Module):
     for width in self.hidden_widths:
       x = nn.leaky_relu(nn.Dense(width, dtype=self.dtype)(x), negative_slope=0.2)
       if self.dropout_rate > 0:
-        x = Dropout(self.dropout_rate, deterministic=not train)(x)
+        x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
     return nn.Dense(1, dtype=self.dtype)(x)[:, 0].astype(jnp.float32)

@@ -47,7 +47,7 @@ def pack(x: jnp.ndarray, m: int) -> jnp.ndarray:
   """
   if x.shape[0] % m:
     raise UserError(f"a batch of {x.shape[0]} samples does not split into packs of {m}; "
-                    f"use a batch size that is a multiple of --config.pack={m}")
+                    f"use a batch size that is a multiple of config.model.pack={m}")
   grouped = x.reshape((x.shape[0] // m, m) + x.shape[1:])
   grouped = jnp.moveaxis(grouped, 1, -2)  # (B/m, ..., m, C)
   return grouped.reshape(grouped.shape[:-2] + (m * x.shape[-1],))

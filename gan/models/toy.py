@@ -17,7 +17,6 @@ from typing import Sequence
 import flax.linen as nn
 import jax.numpy as jnp
 
-from gan.models.dropout import Dropout
 from gan.models.packing import MinibatchStdDev
 
 # PacGAN's weights_init = IsotropicGaussian(0.02), biases_init = Constant(0).
@@ -91,7 +90,7 @@ class ToyDiscriminator(nn.Module):
       else:
         x = nn.relu(nn.Dense(width, kernel_init=_KERNEL_INIT)(x))
       if self.dropout_rate > 0:
-        x = Dropout(self.dropout_rate, deterministic=not train)(x)
+        x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
     if self.minibatch_std:
       x = MinibatchStdDev(self.minibatch_std_group)(x)
     return nn.Dense(1, kernel_init=_KERNEL_INIT)(x)[:, 0]

@@ -20,11 +20,13 @@ classifier is the accepted choice (TF-GAN's `mnist_score` and
   -> Dense(feature_dim) -> ReLU          = features (the penultimate layer)
   -> Dense(num_classes)                  = logits,
 
-trained by `train_classifier` with Adam, cosine-decayed learning rate and the
-batch order of `gan.data.batch_indices`, all from one seed: the same recipe on the
-same data and platform gives the same weights, bit for bit, and so the same
-checksum. (XLA's float arithmetic differs between CPU and GPU, so a checksum is
-reproducible per platform; the one recorded is what identifies a score.)
+(`gan.models.lenet`), trained by `train_classifier` through the training program
+(task `classifier`: Adam, cosine-decayed learning rate, the batch order of
+`gan.data.batch_indices`, all from one seed): the same recipe on the same data and
+machine kind gives the same weights, bit for bit, and so the same checksum. (Float
+arithmetic differs between CPU instruction sets and between CPU and GPU, so a
+checksum is reproducible per machine kind; the one recorded is what identifies a
+score.)
 
 On disk an extractor is a directory: `extractor.json` (kind, name, checksum, input
 shape, the recipe, the training data's fingerprint, test accuracy) and the weights
@@ -50,22 +52,22 @@ import os
 import shutil
 import sys
 import time
-from typing import Any, Callable, Optional, Protocol, Sequence
+from typing import Any, Callable, Optional, Protocol
 
-import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
-import optax
 
 from gan import data as data_lib
-from gan.errors import UserError
+from gan.errors import ConfigError, UserError
+from gan.images import to_float
+from gan.models.lenet import LeNet
 
 EXTRACTOR_FILE = "extractor.json"
 PARAMS_DIR = "params"
 CACHE_ENV = "GAN_CACHE_DIR"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: trained through gan.program (task classifier).
 
 # The fields of a classifier config that decide the trained weights (with the data).
 RECIPE_FIELDS = ("seed", "conv_widths", "kernel_size", "feature_dim", "batch_size",
@@ -193,44 +195,7 @@ def extract(extractor: FeatureExtractor, images: np.ndarray, *, batch_size: int 
 
 def images_to_unit_range(images: jax.Array) -> jax.Array:
   """uint8 [0, 255] -> float32 [-1, 1], x / 127.5 - 1 (the GAN's own scaling)."""
-  return images.astype(jnp.float32) / 127.5 - 1.0
-
-
-def _max_pool_2x2(x: jax.Array) -> jax.Array:
-  """2x2 max pooling, stride 2, (odd edges dropped) as a reshape: its gradient is a
-  cheap select, where `nn.max_pool`'s select-and-scatter is slow on XLA:CPU."""
-  n, h, w, c = x.shape
-  x = x[:, :h - h % 2, :w - w % 2]
-  return x.reshape(n, h // 2, 2, w // 2, 2, c).max(axis=(2, 4))
-
-
-class LeNet(nn.Module):
-  """A LeNet-style classifier that also returns its penultimate features.
-
-  x -> [Conv(w, k x k, SAME) -> ReLU -> MaxPool 2x2] for w in conv_widths
-    -> Dense(feature_dim) -> ReLU = features -> Dense(num_classes) = logits.
-
-  Attributes:
-    num_classes: C, the number of classes.
-    conv_widths: channels of each convolution.
-    kernel_size: k, the convolutions' square kernel size.
-    feature_dim: d, the width of the penultimate (feature) layer.
-  """
-
-  num_classes: int = 10
-  conv_widths: Sequence[int] = (16, 32)
-  kernel_size: int = 5
-  feature_dim: int = 128
-
-  @nn.compact
-  def __call__(self, x: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """(features (B, d), logits (B, C)) of images x in [-1, 1], (B, H, W, C)."""
-    for width in self.conv_widths:
-      x = nn.Conv(width, (self.kernel_size, self.kernel_size), padding="SAME")(x)
-      x = _max_pool_2x2(nn.relu(x))
-    x = x.reshape((x.shape[0], -1))
-    features = nn.relu(nn.Dense(self.feature_dim)(x))
-    return features, nn.Dense(self.num_classes)(features)
+  return to_float(images)
 
 
 @dataclasses.dataclass
@@ -311,22 +276,17 @@ def classifier_config() -> ml_collections.ConfigDict:
 
 
 def _check_recipe(config: ml_collections.ConfigDict) -> None:
+  """A `ConfigError` for the first invalid field of an extractor recipe."""
+  from gan import config as config_lib  # pylint: disable=g-import-not-at-top
   for field in ("batch_size", "kernel_size", "feature_dim"):
-    value = config[field]
-    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-      raise UserError(f"--config.{field}={value!r} must be a positive integer")
+    config_lib.positive_int(config, field)
   for field in ("num_epochs", "num_steps", "num_train_examples", "num_test_examples"):
-    value = config[field]
-    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-      raise UserError(f"--config.{field}={value!r} must be an integer >= 0")
+    config_lib.non_negative_int(config, field)
   if config.num_epochs == 0 and config.num_steps == 0:
-    raise UserError("--config.num_epochs=0 and --config.num_steps=0 train nothing; set one > 0")
+    raise ConfigError("num_steps", 0, "trains nothing with config.num_epochs=0; set one > 0")
   if not config.learning_rate > 0:
-    raise UserError(f"--config.learning_rate={config.learning_rate} must be > 0")
-  widths = tuple(config.conv_widths)
-  if not widths or any(not isinstance(w, int) or w <= 0 for w in widths):
-    raise UserError(f"--config.conv_widths={widths!r} must be a non-empty tuple of positive "
-                    f"integers, e.g. '(16,32)'")
+    raise ConfigError("learning_rate", config.learning_rate, "must be > 0")
+  config_lib.widths(config, "conv_widths")
 
 
 def recipe(config: ml_collections.ConfigDict) -> dict[str, Any]:
@@ -335,37 +295,45 @@ def recipe(config: ml_collections.ConfigDict) -> dict[str, Any]:
           for k in RECIPE_FIELDS}
 
 
-def _training_split(dataset: data_lib.ImageDataset, config) -> tuple[np.ndarray, np.ndarray]:
+def _training_split(dataset: data_lib.ImageDataset, config) -> data_lib.ImageDataset:
   n = config.num_train_examples or dataset.num_train
   if n > dataset.num_train:
-    raise UserError(f"--config.num_train_examples={n} exceeds the {dataset.num_train} "
-                    f"training images; pass at most {dataset.num_train}, or 0 for all")
-  return dataset.train_images[:n], dataset.train_labels[:n]
+    raise ConfigError("num_train_examples", n, f"exceeds the {dataset.num_train} training "
+                      f"images; pass at most {dataset.num_train}, or 0 for all")
+  if n == dataset.num_train:
+    return dataset
+  return data_lib.ImageDataset(dataset.name, dataset.train_images[:n],
+                               np.asarray(dataset.train_labels)[:n], dataset.test_images,
+                               dataset.test_labels)
 
 
 def _num_classes(labels: np.ndarray, name: str) -> int:
+  labels = np.asarray(labels)
   if labels.size == 0 or labels.min() < 0 or np.unique(labels).size < 2:
     raise UserError(f"{name} has no class labels (y_train holds {np.unique(labels).size} "
-                    f"distinct values) to train a classifier on; pass --extractor=DIR of an "
-                    f"extractor trained on a labelled data set")
+                    f"distinct values) to train a classifier on; give an extractor trained on "
+                    f"a labelled data set")
   return int(labels.max()) + 1
 
 
-def _make_train_step(module: LeNet, optimizer: optax.GradientTransformation) -> Callable:
-  """The jitted `(params, opt_state, images, labels) -> (params, opt_state, loss)`.
-
-  loss = mean_i -log softmax(logits(x_i))[y_i], the cross-entropy of the labels.
-  """
-  def loss_fn(params, images, labels):
-    _, logits = module.apply({"params": params}, images_to_unit_range(images))
-    return optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean()
-
-  def train_step(params, opt_state, images, labels):
-    loss, grads = jax.value_and_grad(loss_fn)(params, images, labels)
-    updates, opt_state = optimizer.update(grads, opt_state, params)
-    return optax.apply_updates(params, updates), opt_state, loss
-
-  return jax.jit(train_step, donate_argnums=(0, 1))
+def program_config(recipe_config: ml_collections.ConfigDict, dataset_name: str,
+                   num_steps: int) -> ml_collections.ConfigDict:
+  """The program config (task `classifier`) that trains the recipe's LeNet."""
+  from gan import config as config_lib  # pylint: disable=g-import-not-at-top
+  c = config_lib.base_config()
+  c.task = "classifier"
+  c.seed = recipe_config.seed
+  c.dataset = dataset_name
+  c.batch_size = recipe_config.batch_size
+  c.num_steps = num_steps
+  c.model = ml_collections.ConfigDict({
+      "conv_widths": tuple(recipe_config.conv_widths), "kernel_size": recipe_config.kernel_size,
+      "feature_dim": recipe_config.feature_dim})
+  c.optim = ml_collections.ConfigDict({"lr": recipe_config.learning_rate})
+  c.run.checkpoint_every = c.run.sample_every = c.run.num_sample_images = 0
+  c.run.log_every = 0
+  c.run.progress_bar = bool(recipe_config.progress_bar)
+  return c
 
 
 def classifier_accuracy(extractor: FeatureExtractor, images: np.ndarray,
@@ -377,13 +345,13 @@ def classifier_accuracy(extractor: FeatureExtractor, images: np.ndarray,
 
 def train_classifier(dataset: data_lib.ImageDataset, config: ml_collections.ConfigDict, *,
                      log: Optional[Callable[[str], None]] = None) -> ClassifierExtractor:
-  """Trains a `LeNet` extractor on `dataset`'s labelled training split.
+  """Trains a `LeNet` extractor on `dataset`'s labelled training split, through the program.
 
-  Minimises the cross-entropy with Adam(lr_t), lr_t = lr (1 + cos(pi t / T)) / 2,
-  over T = num_steps (or num_epochs * floor(N / B)) steps; batch t holds the
-  images `gan.data.batch_indices(N, B, seed, t)`, and the weights start from
-  `jax.random.key(seed)`. Nothing else is random, so the weights (and checksum)
-  are a function of (data, recipe, platform).
+  The classifier task (`gan.tasks.classifier`) minimises the cross-entropy with
+  Adam(lr_t), lr_t = lr (1 + cos(pi t / T)) / 2, over T = num_steps (or num_epochs *
+  floor(N / B)) steps; batch t holds the images `gan.data.batch_indices(N, B, seed,
+  t)`, and the weights start from the run's init key. Nothing else is random, so the
+  weights (and checksum) are a function of (data, recipe, platform).
 
   Args:
     dataset: an `ImageDataset` with class labels (and, for the accuracy, a test split).
@@ -395,34 +363,22 @@ def train_classifier(dataset: data_lib.ImageDataset, config: ml_collections.Conf
     data's fingerprint, the test accuracy (None without a test split) and the
     training time.
   """
+  from gan import build, program  # pylint: disable=g-import-not-at-top
   _check_recipe(config)
   log = log or (lambda line: print(line, file=sys.stderr, flush=True))
-  images, labels = _training_split(dataset, config)
-  num_classes = _num_classes(labels, dataset.name)
-  if images.shape[0] < config.batch_size:
-    raise UserError(f"{images.shape[0]} training images are fewer than one batch of "
-                    f"{config.batch_size}; lower --config.batch_size")
-  num_steps = config.num_steps or config.num_epochs * (images.shape[0] // config.batch_size)
-  module = LeNet(num_classes=num_classes, conv_widths=tuple(config.conv_widths),
-                 kernel_size=config.kernel_size, feature_dim=config.feature_dim)
-  params = module.init(jax.random.key(config.seed),
-                       jnp.zeros((1,) + dataset.image_shape, jnp.float32))["params"]
-  optimizer = optax.adam(optax.cosine_decay_schedule(config.learning_rate, num_steps))
-  opt_state = optimizer.init(params)
-  train_step = _make_train_step(module, optimizer)
-
-  from tqdm.auto import tqdm  # pylint: disable=g-import-not-at-top
+  train = _training_split(dataset, config)
+  num_classes = _num_classes(train.train_labels, dataset.name)
+  if train.num_train < config.batch_size:
+    raise ConfigError("batch_size", config.batch_size, f"is more than the {train.num_train} "
+                      f"training images; lower it")
+  num_steps = config.num_steps or config.num_epochs * (train.num_train // config.batch_size)
+  run = build.build(program_config(config, dataset.name, num_steps), train)
   start = time.perf_counter()
-  with tqdm(total=num_steps, desc="training extractor", unit="step", file=sys.stderr,
-            disable=not config.progress_bar, dynamic_ncols=True) as bar:
-    for step in range(num_steps):
-      idx = data_lib.batch_indices(images.shape[0], config.batch_size, config.seed, step)
-      params, opt_state, loss = train_step(params, opt_state, images[idx], labels[idx])
-      bar.update(1)
-      if step % 50 == 0 or step == num_steps - 1:
-        bar.set_postfix(loss=f"{float(loss):.4f}", refresh=False)
-  params = jax.device_get(params)
+  state = program.train(run, log=log)
+  params = jax.device_get(state.params)
   train_seconds = time.perf_counter() - start
+  module = run.task.parts["module"]
+  assert module.num_classes == num_classes
 
   stem = dataset.name[:-4] if dataset.name.endswith(".npz") else dataset.name
   info = {
@@ -435,11 +391,10 @@ def train_classifier(dataset: data_lib.ImageDataset, config: ml_collections.Conf
                        "kernel_size": config.kernel_size, "feature_dim": config.feature_dim},
       "dataset": {"name": dataset.name,
                   "fingerprint": dataset_fingerprint(dataset.train_images, dataset.train_labels),
-                  "num_train_used": int(images.shape[0]),
+                  "num_train_used": int(train.num_train),
                   "num_test_used": 0},
       "recipe": recipe(config),
       "num_steps": int(num_steps),
-      "final_loss": float(loss),
       "test_accuracy": None,
       "train_seconds": round(train_seconds, 1),
       "platform": jax.default_backend(),

@@ -1,7 +1,8 @@
 """Live diagnostics of a training run: is D overfitting, are gradients healthy, which classes does G draw.
 
-`diagnostics_hook(config, dataset, gan)` is called by `gan.hooks.default_hooks` when
-`config.diagnostics_every > 0`; every that many steps it logs, beside the losses:
+`diagnostics_hook(run)` is called by `gan.eval.hooks.default_hooks` when
+`config.eval.diagnostics_every > 0` (unconditional GANs); every that many steps it logs,
+beside the losses:
 
   d_acc_train_real    fraction of N fixed *training* images D calls real (logit > 0),
   d_acc_heldout_real  the same on N *held-out* images (the data set's test split),
@@ -14,7 +15,7 @@
                       ||grad_theta loss||_2 of each top-level layer's parameters, for
                       the run's loss on that fixed batch (vanishing or exploding layers),
   and, where a classifier of the data exists (the cached LeNet extractor of
-  `gan.metrics.features`, or one passed in):
+  `gan.eval.features`, or one passed in):
   sample_class_frac/<k>  share of generated samples classified as class k (one-channel
                       data with at most 10 classes),
   sample_modes        number of distinct classes among the samples (for C-channel data
@@ -35,16 +36,15 @@ from typing import Any, Callable, Optional
 
 import jax
 import jax.numpy as jnp
-import ml_collections
 import numpy as np
 import optax
 
-from gan import hooks as hooks_lib
 from gan import images as images_lib
 from gan import losses
+from gan.errors import ConfigError
+from gan.eval import hooks as hooks_lib
 from gan.metrics import modes as mode_metrics
 from gan.state import GANState, generate
-from gan.train_step import images_to_float
 
 Array = jax.Array
 DEFAULT_NUM_EXAMPLES = 1024
@@ -99,7 +99,7 @@ def make_discriminator_diagnostics(loss: losses.GANLoss) -> Callable[..., dict[s
   def fn(state: GANState, train_real: Array, heldout_real: Array, z: Array):
     d, g = state.discriminator, state.generator
     d_fn = lambda params: lambda x: d.apply_fn({"params": params}, x, train=False)
-    train_real = images_to_float(train_real)
+    train_real = images_lib.to_float(train_real)
     fake = generate(state, z, use_ema=False)
     train_logits = d_fn(d.params)(train_real)
     fake_logits = d_fn(d.params)(fake)
@@ -110,7 +110,7 @@ def make_discriminator_diagnostics(loss: losses.GANLoss) -> Callable[..., dict[s
         "d_input_grad_norm_fake": input_gradient_norm(d_fn(d.params), fake),
     }
     if heldout_real.shape[0]:
-      heldout_acc = accuracy_real(d_fn(d.params)(images_to_float(heldout_real)))
+      heldout_acc = accuracy_real(d_fn(d.params)(images_lib.to_float(heldout_real)))
       out["d_acc_heldout_real"] = heldout_acc
       out["d_overfit_gap"] = out["d_acc_train_real"] - heldout_acc
 
@@ -164,7 +164,7 @@ def sample_class_metrics(samples: np.ndarray, classify: Callable[[np.ndarray], n
 def _cached_classifier(dataset) -> Optional[Any]:
   """The extractor of `dataset` if one is already cached (never trains one here)."""
   import os  # pylint: disable=g-import-not-at-top
-  from gan.metrics import features  # pylint: disable=g-import-not-at-top
+  from gan.eval import features  # pylint: disable=g-import-not-at-top
   labels = dataset.train_labels
   if labels.size == 0 or np.unique(labels).size < 2:
     return None
@@ -183,32 +183,33 @@ def _round_down(n: int, multiple: int) -> int:
   return (n // multiple) * multiple
 
 
-def diagnostics_hook(config: ml_collections.ConfigDict, dataset, gan, *,
-                     classifier: Optional[Callable[[np.ndarray], np.ndarray]] = None,
+def diagnostics_hook(run, *, classifier: Optional[Callable[[np.ndarray], np.ndarray]] = None,
                      num_examples: int = DEFAULT_NUM_EXAMPLES) -> hooks_lib.Hook:
-  """The hook that logs the diagnostics above every `config.diagnostics_every` steps.
+  """The hook that logs the diagnostics above every `config.eval.diagnostics_every` steps.
 
   Args:
-    config: the run's config (loss, pack, noise_dim, diagnostics_every).
-    dataset: the run's `gan.data.ImageDataset`; its test split is the held-out set
-      (no held-out metrics when it has none).
-    gan: the run's `gan.train.GANSetup`.
+    run: the run (`gan.build.Run`) of an unconditional GAN; its data set's test split
+      is the held-out set (no held-out metrics when it has none).
     classifier: uint8 (n, H, W, 1) -> (n, K) class logits for the class histogram;
       default: the data set's LeNet extractor if it is already cached (trained by
-      `gan.evaluate` or `experiments.train_classifier`), else no histogram.
+      `gan.cli.evaluate` or `experiments.train_classifier`), else no histogram.
     num_examples: N, examples in each fixed batch (rounded down to whole packs and
       minibatch-std groups).
 
   Returns:
-    A `gan.hooks.Hook` returning {name: float}.
+    A `gan.eval.hooks.Hook` returning {name: float}.
   """
-  multiple = math.lcm(int(config.get("pack", 1)), 4)
+  config, dataset, parts = run.config, run.data, run.task.parts
+  if config.task != "gan":
+    raise ConfigError("eval.diagnostics_every", config.eval.diagnostics_every,
+                      f"is for the unconditional GAN, not task {config.task}; set it to 0")
+  multiple = math.lcm(int(config.model.pack), 4)
   n = max(multiple, _round_down(min(num_examples, dataset.num_train), multiple))
   train_real = dataset.train_images[:n]
   heldout = _round_down(min(n, dataset.test_images.shape[0]), multiple)
   heldout_real = dataset.test_images[:heldout]
-  z = jax.random.normal(jax.random.key(_DIAGNOSTICS_SEED), (n, config.noise_dim))
-  d_side = jax.jit(make_discriminator_diagnostics(losses.get_loss(config.loss)))
+  z = jax.random.normal(jax.random.key(_DIAGNOSTICS_SEED), (n, parts["noise_dim"]))
+  d_side = jax.jit(make_discriminator_diagnostics(parts["loss"]))
 
   if classifier is None:
     extractor = _cached_classifier(dataset)
@@ -217,8 +218,8 @@ def diagnostics_hook(config: ml_collections.ConfigDict, dataset, gan, *,
   num_classes = int(dataset.train_labels.max()) + 1 if dataset.train_labels.size else 0
   if jax.process_index() == 0:
     held = f"test[:{heldout}]" if heldout else "none (the data set has no test split)"
-    print(f"Diagnostics every {config.diagnostics_every} steps: D on train[:{n}] vs held-out "
-          f"{held}; class histogram of samples: "
+    print(f"Diagnostics every {config.eval.diagnostics_every} steps: D on train[:{n}] vs "
+          f"held-out {held}; class histogram of samples: "
           f"{'yes' if classifier is not None else 'no classifier cached'}.",
           file=sys.stderr, flush=True)
 
@@ -227,9 +228,9 @@ def diagnostics_hook(config: ml_collections.ConfigDict, dataset, gan, *,
     values = {k: float(v) for k, v in jax.device_get(
         d_side(state, train_real, heldout_real, z)).items()}
     if classifier is not None and num_classes:
-      samples = np.asarray(jax.device_get(gan.generate(state, z)))
+      samples = np.asarray(jax.device_get(run.generate(state, {"z": z})))
       values.update(sample_class_metrics(samples, classifier, dataset.train_labels,
                                          num_classes))
     return values
 
-  return hooks_lib.Hook(every=config.diagnostics_every, fn=diagnose, name="diagnostics")
+  return hooks_lib.Hook(every=config.eval.diagnostics_every, fn=diagnose, name="diagnostics")

@@ -110,7 +110,7 @@ def get_mixture(name: str) -> GaussianMixture:
   """The PacGAN mixture called `name` (`ring` or `grid`) with the paper's parameters."""
   if name not in MIXTURES:
     raise UserError(f"unknown mixture {name!r}; choose one of {sorted(MIXTURES)} "
-                    f"(--config.mixture=...)")
+                    f"(config.dataset='mixture:grid' or 'mixture:ring')")
   return MIXTURES[name]()
 
 

@@ -1,9 +1,10 @@
-"""2-D convolutions that are fast on XLA:CPU and interchangeable with Flax's.
+"""2-D convolutions that are fast on XLA:CPU: the lowering `gan.backends.cpu` applies.
 
-`Conv2D` and `ConvTranspose2D` have the parameters (names, shapes, default
-initialisers) and the outputs of `flax.linen.Conv` / `flax.linen.ConvTranspose`
-with `padding='SAME'`, for what a DCGAN needs: NHWC inputs, square kernels,
-equal strides, no dilation, no groups.
+`conv2d` and `conv2d_transpose` compute what `flax.linen.Conv` and
+`flax.linen.ConvTranspose` compute with `padding='SAME'` for what a DCGAN needs (NHWC
+inputs, square kernels, equal strides, no dilation, no groups), from the same kernel.
+The models never call them: on CPU the builder routes those layers here
+(`gan.backends.cpu.lowering`).
 
 Why. XLA:CPU differentiates a strided convolution into convolutions with input
 dilation, and turns the kernel gradient of a stride-2 transposed convolution into
@@ -57,16 +58,14 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
-from typing import Any
 
-import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
 _DIMENSION_NUMBERS = ('NHWC', 'HWIO', 'NHWC')
-_IMPLS = ('auto', 'native', 'fast')
+_IMPLS = ('native', 'fast')
 _ADJOINT_IMPLS = ('auto', 'native', 'subpixel')
 _KERNEL_GRAD_IMPLS = ('auto', 'native', 'im2col')
 # A side of the convolution has "few channels" when its k * k * C is at most
@@ -76,46 +75,6 @@ _KERNEL_GRAD_IMPLS = ('auto', 'native', 'im2col')
 _FEW_CHANNELS = 5 * 5 * 4
 
 Padding2D = tuple[tuple[int, int], tuple[int, int]]
-
-
-# XLA:CPU hands its library fusions to YNNPACK; by default (XLA in jaxlib 0.10) the
-# kinds are INDIVIDUAL_DOT, REDUCE and INDIVIDUAL_CONVOLUTION. Without the last one,
-# convolutions run as XLA's own (Eigen) kernels. That makes the DCGAN step 1.2x
-# faster on this 2-core AVX-512 machine, with the same HLO for the MLP
-# (experiments/benchmark.py, README "Speed").
-_CPU_COMPILER_OPTIONS = {
-  'xla_cpu_experimental_ynn_fusion_type':
-    'LIBRARY_FUSION_TYPE_INDIVIDUAL_DOT,LIBRARY_FUSION_TYPE_REDUCE',
-}
-
-
-@functools.cache
-def _cpu_options_supported() -> bool:
-  try:
-    jax.jit(jnp.negative, compiler_options=_CPU_COMPILER_OPTIONS).lower(
-      jax.ShapeDtypeStruct((1,), jnp.float32)
-    ).compile()
-  except Exception:  # pylint: disable=broad-except  # An XLA without the option.
-    return False
-  return True
-
-
-def compiler_options(backend: str | None = None) -> dict[str, str]:
-  """XLA options for `jax.jit(..., compiler_options=...)` of programs with convolutions.
-
-  On CPU: keep convolutions out of YNNPACK (see `_CPU_COMPILER_OPTIONS`), if this
-  XLA has the option; elsewhere, and on an XLA without it, none.
-
-  Args:
-    backend: 'cpu', 'gpu', 'tpu', ...; None: `jax.default_backend()`.
-
-  Returns:
-    A dict of XLA debug options (possibly empty).
-  """
-  backend = jax.default_backend() if backend is None else backend
-  if backend == 'cpu' and _cpu_options_supported():
-    return dict(_CPU_COMPILER_OPTIONS)
-  return {}
 
 
 # ---------------------------------------------------------------------------
@@ -445,8 +404,6 @@ _strided_conv_adjoint.defvjp(_strided_conv_adjoint_fwd, _strided_conv_adjoint_bw
 def _resolve_impl(impl: str) -> str:
   if impl not in _IMPLS:
     raise ValueError(f'impl must be one of {_IMPLS}, got {impl!r}.')
-  if impl == 'auto':
-    return 'fast' if jax.default_backend() == 'cpu' else 'native'
   return impl
 
 
@@ -465,7 +422,7 @@ def conv2d(
   kernel: jax.Array,
   stride: int,
   *,
-  impl: str = 'auto',
+  impl: str = 'fast',
   adjoint_impl: str = 'auto',
   kernel_grad_impl: str = 'auto',
 ) -> jax.Array:
@@ -475,8 +432,8 @@ def conv2d(
     x: (N, H, W, C_in) inputs.
     kernel: (k, k, C_in, C_out) kernel.
     stride: the stride of both spatial dims.
-    impl: 'native' (XLA's convolution and its own gradient), 'fast' (custom
-      VJP) or 'auto' ('fast' on CPU, 'native' on GPU/TPU).
+    impl: 'fast' (custom VJP, the default) or 'native' (XLA's convolution and
+      its own gradient).
     adjoint_impl: how 'fast' computes the input gradient: 'native', 'subpixel'
       or 'auto' (sub-pixel for stride > 1 unless C_in is tiny).
     kernel_grad_impl: how 'fast' computes the kernel gradient: 'native',
@@ -502,7 +459,7 @@ def conv2d_transpose(
   kernel: jax.Array,
   stride: int,
   *,
-  impl: str = 'auto',
+  impl: str = 'fast',
   adjoint_impl: str = 'auto',
   kernel_grad_impl: str = 'auto',
 ) -> jax.Array:
@@ -516,7 +473,7 @@ def conv2d_transpose(
     x: (N, H, W, C_in) inputs.
     kernel: (k, k, C_in, C_out) kernel, as in `flax.linen.ConvTranspose`.
     stride: the stride of both spatial dims.
-    impl: 'native' (`lax.conv_transpose` and its own gradient), 'fast' or 'auto'.
+    impl: 'fast' (the default) or 'native' (`lax.conv_transpose` and its own gradient).
     adjoint_impl: see `conv2d`; here it computes the forward pass.
     kernel_grad_impl: see `conv2d`.
 
@@ -538,111 +495,3 @@ def conv2d_transpose(
   v = jnp.flip(kernel, (0, 1)).swapaxes(2, 3)
   output_hw = (stride * x.shape[1], stride * x.shape[2])
   return _strided_conv_adjoint(x, v, stride, (pad, pad), output_hw, impls)
-
-
-# ---------------------------------------------------------------------------
-# Modules.
-
-
-def _square(value: int | Sequence[int], what: str) -> int:
-  """The one int of a square kernel size or stride, or a ValueError."""
-  if isinstance(value, (int, np.integer)):
-    values = (int(value),) * 2
-  else:
-    values = tuple(int(v) for v in value)
-  if len(values) != 2 or values[0] != values[1] or values[0] < 1:
-    raise ValueError(
-      f'{what} must be a positive int or a pair of equal ints (square, 2-D), got {value!r}.'
-    )
-  return values[0]
-
-
-def _check_padding(padding: Any) -> None:
-  if not (isinstance(padding, str) and padding.upper() == 'SAME'):
-    raise ValueError(f"Only padding='SAME' is supported, got {padding!r}.")
-
-
-def _check_inputs(inputs: jax.Array) -> None:
-  if inputs.ndim != 4:
-    raise ValueError(
-      f'Expected NHWC inputs of rank 4, got shape {inputs.shape}.'
-    )
-
-
-class _SquareConv(nn.Module):
-  """The parameters and call shared by `Conv2D` and `ConvTranspose2D`.
-
-  Subclasses name the operation in `_apply(inputs, kernel, strides)`.
-  """
-
-  features: int
-  kernel_size: int | Sequence[int]
-  strides: int | Sequence[int] = 1
-  padding: str = 'SAME'
-  use_bias: bool = True
-  dtype: Any = None
-  param_dtype: Any = jnp.float32
-  kernel_init: nn.initializers.Initializer = nn.linear.default_kernel_init
-  bias_init: nn.initializers.Initializer = nn.initializers.zeros_init()
-  impl: str = 'auto'
-
-  def _apply(self, inputs: jax.Array, kernel: jax.Array, strides: int) -> jax.Array:
-    raise NotImplementedError
-
-  @nn.compact
-  def __call__(self, inputs: jax.Array) -> jax.Array:
-    k = _square(self.kernel_size, 'kernel_size')
-    s = _square(self.strides, 'strides')
-    _check_padding(self.padding)
-    _check_inputs(inputs)
-    kernel = self.param(
-      'kernel', self.kernel_init, (k, k, inputs.shape[-1], self.features), self.param_dtype
-    )
-    bias = (
-      self.param('bias', self.bias_init, (self.features,), self.param_dtype)
-      if self.use_bias
-      else None
-    )
-    inputs, kernel, bias = nn.dtypes.promote_dtype(inputs, kernel, bias, dtype=self.dtype)
-    y = self._apply(inputs, kernel, s)
-    if bias is not None:
-      y = y + bias
-    return y
-
-
-class Conv2D(_SquareConv):
-  """`flax.linen.Conv` with padding='SAME' for NHWC inputs and square kernels.
-
-  Same parameters (`kernel` (k, k, C_in, features), `bias` (features,)) and
-  initialisers as `nn.Conv`, so parameters move freely between the two.
-
-  Attributes:
-    features: number of output channels.
-    kernel_size: k or (k, k).
-    strides: s or (s, s).
-    padding: only 'SAME'.
-    use_bias: whether to add a bias.
-    dtype: computation dtype (inferred from inputs and params when None).
-    param_dtype: parameter dtype.
-    kernel_init: kernel initialiser (lecun_normal, as `nn.Conv`).
-    bias_init: bias initialiser (zeros, as `nn.Conv`).
-    impl: 'native' (`lax.conv_general_dilated`), 'fast' (custom VJP, see module
-      docstring) or 'auto' ('fast' on CPU, 'native' on GPU/TPU).
-  """
-
-  def _apply(self, inputs, kernel, strides):
-    return conv2d(inputs, kernel, strides, impl=self.impl)
-
-
-class ConvTranspose2D(_SquareConv):
-  """`flax.linen.ConvTranspose` with padding='SAME' for NHWC inputs and square kernels.
-
-  Same parameters (`kernel` (k, k, C_in, features), `bias` (features,)) and
-  initialisers as `nn.ConvTranspose` (transpose_kernel=False); the output is
-  (N, s * H, s * W, features).
-
-  Attributes: those of `Conv2D`; `impl` 'native' is `lax.conv_transpose`.
-  """
-
-  def _apply(self, inputs, kernel, strides):
-    return conv2d_transpose(inputs, kernel, strides, impl=self.impl)

@@ -1,4 +1,4 @@
-"""Image data sets -> deterministic batches.
+"""Image data sets, in memory or streamed from disk.
 
 Sources (the `dataset` config field):
 - `mnist_5k`: offline default, 5,000 genuine MNIST training digits that the
@@ -12,22 +12,19 @@ Streamed from disk, for data sets that do not fit in memory (only the rows a
 batch needs are read):
 - a directory of `.npy` files: `x_train.npy` (N,H,W[,C]) uint8, and optionally
   `y_train.npy`, `x_test.npy`, `y_test.npy`; opened with `np.load(mmap_mode="r")`.
-  `write_npy_dir` (or `python -m gan.data convert SRC DST_DIR`) writes one from any
+  `write_npy_dir` (or `python -m gan.cli.data convert SRC DST_DIR`) writes one from any
   source above.
 - `tfds_source:NAME`: a TFDS data set prepared in array_record format
   (`tfds build NAME --file_format=array_record`), read by index through
   `tfds.data_source`; its `image` (or supervised) feature must be uint8 (H,W,C).
 
 Images are kept on the host as uint8 NHWC and scaled to [-1, 1] inside the jitted
-step. The order of batches is a pure function of (seed, step) (`batch_indices`),
-so a resumed run sees exactly the batches the uninterrupted one would; for the
-streamed sources too, since they are read by index: the position of the data
-iterator is the step, which the checkpoint holds.
+step. Batches are read by index (`gan.data.batches`), so the streamed sources give
+the same batches as the same data in memory.
 """
 
 import dataclasses
 import os
-import sys
 from typing import Any, Optional
 
 import numpy as np
@@ -60,6 +57,12 @@ class ImageDataset:
   @property
   def num_train(self) -> int:
     return self.train_images.shape[0]
+
+  @property
+  def num_classes(self) -> int:
+    """Classes of the training labels (max label + 1); 1 for a data set without labels."""
+    labels = np.asarray(self.train_labels)
+    return int(labels.max()) + 1 if labels.size else 0
 
 
 def _as_nhwc_uint8(images: np.ndarray, what: str) -> np.ndarray:
@@ -108,7 +111,7 @@ def from_arrays(name: str, x_train, y_train=None, x_test=None, y_test=None) -> I
 def _load_npz(path: str) -> ImageDataset:
   if not os.path.isfile(path):
     raise UserError(f"data file {path!r} not found; pass an existing .npz "
-                    f"(e.g. --config.dataset=../shared/data/mnist.npz), a directory of .npy "
+                    f"(e.g. config.dataset=../shared/data/mnist.npz), a directory of .npy "
                     f"files or one of "
                     f"{list(OFFLINE_NAMES + TFDS_NAMES)}")
   try:
@@ -131,8 +134,8 @@ def _load_mnist_5k() -> ImageDataset:
 
 
 def _load_tfds(name: str, data_dir: Optional[str]) -> ImageDataset:
-  alternatives = (f"or pass --config.dataset=PATH.npz (e.g. ../shared/data/{name}.npz) or "
-                  f"--config.dataset=mnist_5k (offline)")
+  alternatives = (f"or pass config.dataset=PATH.npz (e.g. ../shared/data/{name}.npz) or "
+                  f"config.dataset=mnist_5k (offline)")
   try:
     import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
     import tensorflow  # pylint: disable=g-import-not-at-top,unused-import
@@ -272,7 +275,7 @@ def _load_npy_dir(directory: str) -> ImageDataset:
   if train is None:
     raise UserError(f"{directory!r} has no x_train.npy; a streamed data set is a directory "
                     f"with x_train.npy (N,H,W[,C]) uint8 and optional y_train.npy, x_test.npy, "
-                    f"y_test.npy (write one with python -m gan.data convert SRC.npz DIR)")
+                    f"y_test.npy (write one with python -m gan.cli.data convert SRC.npz DIR)")
   name = os.path.basename(os.path.normpath(directory))
   train = _npy_images(train, f"{name}: x_train.npy")
   test = _open_npy(directory, "x_test")
@@ -341,7 +344,7 @@ def _load_tfds_source(name: str, data_dir: Optional[str]) -> ImageDataset:
   """Split `train` (and `test` if any) of TFDS data set `name`, read by index."""
   where = f" --data_dir={data_dir}" if data_dir else ""
   fix = (f"prepare it with `tfds build {name} --file_format=array_record{where}` (and "
-         f"--config.tfds_data_dir), or write a directory of .npy files (python -m gan.data "
+         f"config.data.tfds_data_dir), or write a directory of .npy files (python -m gan.cli.data "
          f"convert SRC DIR)")
   try:
     import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
@@ -405,7 +408,7 @@ def _load_tfds_source(name: str, data_dir: Optional[str]) -> ImageDataset:
                       columns["test"])
 
 
-def _check_new_directory(directory: str) -> None:
+def check_new_directory(directory: str) -> None:
   if os.path.isdir(directory) and os.listdir(directory):
     raise UserError(f"{directory!r} exists and is not empty; give a new directory")
   if os.path.exists(directory) and not os.path.isdir(directory):
@@ -425,7 +428,7 @@ def write_npy_dir(dataset: ImageDataset, directory: str, *, chunk_rows: int = 40
     directory: a new or empty directory.
     chunk_rows: rows read and written at a time.
   """
-  _check_new_directory(directory)
+  check_new_directory(directory)
   os.makedirs(directory, exist_ok=True)
   arrays = {"y_train": dataset.train_labels, "x_train": dataset.train_images}
   if len(dataset.test_images):
@@ -462,73 +465,3 @@ def load_dataset(spec: str, *, tfds_data_dir: Optional[str] = None) -> ImageData
   raise UserError(f"unknown data set {spec!r}; use a path to an .npz or to a directory of .npy "
                   f"files, one of {list(OFFLINE_NAMES)} (offline), a TFDS name "
                   f"{list(TFDS_NAMES)} or {TFDS_SOURCE_PREFIX}NAME")
-
-
-def batch_indices(num_examples: int, batch_size: int, seed: int, step: int) -> np.ndarray:
-  """The example indices of batch `step`: a pure function of its arguments.
-
-  Epoch e is the permutation drawn by numpy's PCG64 from the seed sequence
-  (seed, e); an epoch holds floor(N / batch_size) batches (the remainder is dropped
-  and reshuffled into the next epoch). Raises if the data set is smaller than a batch.
-  """
-  per_epoch = num_examples // batch_size
-  if per_epoch == 0:
-    raise UserError(f"the data set has {num_examples} images, fewer than one batch of "
-                    f"{batch_size}; lower --config.batch_size")
-  epoch, position = divmod(int(step), per_epoch)
-  order = _permutation(num_examples, seed, epoch)
-  return order[position * batch_size:(position + 1) * batch_size]
-
-
-_PERMUTATION_CACHE: dict[tuple[int, int, int], np.ndarray] = {}
-
-
-def _permutation(n: int, seed: int, epoch: int) -> np.ndarray:
-  cache_key = (n, seed, epoch)
-  if cache_key not in _PERMUTATION_CACHE:
-    _PERMUTATION_CACHE.clear()  # One epoch at a time.
-    _PERMUTATION_CACHE[cache_key] = np.random.default_rng([seed, epoch]).permutation(n)
-  return _PERMUTATION_CACHE[cache_key]
-
-
-class BatchSource:
-  """Batch `step` of a run: (d_steps, local batch, H, W, C) uint8 for this process.
-
-  The global batch of a step is `d_steps * batch_size` examples drawn by
-  `batch_indices`; process p of P takes rows [p*B/P, (p+1)*B/P) of each of the
-  `d_steps` sub-batches, the rows that its devices hold in the global array.
-  """
-
-  def __init__(self, images: np.ndarray, *, batch_size: int, d_steps: int, seed: int,
-               process_index: int = 0, process_count: int = 1):
-    self.images = images
-    self.batch_size = batch_size
-    self.d_steps = d_steps
-    self.seed = seed
-    local = batch_size // process_count
-    self._rows = slice(process_index * local, (process_index + 1) * local)
-
-  def __call__(self, step: int) -> np.ndarray:
-    idx = batch_indices(self.images.shape[0], self.batch_size * self.d_steps, self.seed, step)
-    idx = idx.reshape(self.d_steps, self.batch_size)[:, self._rows]
-    return self.images[idx]
-
-
-def main(argv: list[str], tfds_data_dir: Optional[str] = None) -> None:
-  """`python -m gan.data convert SRC DST_DIR`: writes data set SRC as a .npy directory."""
-  if len(argv) != 4 or argv[1] != "convert":
-    raise UserError(f"usage: python -m gan.data convert SRC DST_DIR [--tfds_data_dir=D] (SRC: "
-                    f"any --config.dataset value), got {argv[1:]}")
-  _check_new_directory(argv[3])  # Before reading SRC, which may take long.
-  dataset = load_dataset(argv[2], tfds_data_dir=tfds_data_dir)
-  write_npy_dir(dataset, argv[3])
-  print(f"wrote {dataset.num_train} train and {len(dataset.test_images)} test images "
-        f"{dataset.image_shape} to {argv[3]}; train on them with --config.dataset={argv[3]}",
-        file=sys.stderr)
-
-
-if __name__ == "__main__":
-  from absl import flags  # pylint: disable=g-import-not-at-top
-  from gan.errors import run_cli  # pylint: disable=g-import-not-at-top
-  _TFDS_DATA_DIR = flags.DEFINE_string("tfds_data_dir", None, "TFDS data_dir of SRC.")
-  run_cli(lambda argv: main(argv, _TFDS_DATA_DIR.value))

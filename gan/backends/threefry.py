@@ -6,7 +6,9 @@ a rolled 5-iteration `while` loop on CPU, to keep compile times small. Each call
 kernels with its loop-carried copies; in the MLP GAN's step, four such loops (the
 step's key, its split, two noise draws) are about a tenth of the step's time on 2
 cores. `register_unrolled_cpu_lowering()` lowers the primitive on CPU with the 20
-rounds written out, as JAX already does on every other backend. The function is the
+rounds written out, as JAX already does on every other backend. The CPU backend
+(`gan.backends.cpu.CPUBackend.prepare`) registers it when the builder builds a run on
+CPU; importing this module changes nothing. The function is the
 same, so every key and every sample is bit-identical to the default lowering
 (tests/prng_test.py checks the published known-answer vectors and JAX's own values).
 
@@ -56,11 +58,19 @@ def threefry2x32_unrolled(key0, key1, x0, x1):
   return x0, x1
 
 
-def register_unrolled_cpu_lowering() -> None:
-  """Lowers JAX's `threefry2x32` primitive on CPU with the rounds unrolled.
+_registered = False
 
-  Takes effect for programs traced afterwards; the values they compute do not change.
+
+def register_unrolled_cpu_lowering() -> None:
+  """Lowers JAX's `threefry2x32` primitive on CPU with the rounds unrolled (once).
+
+  Takes effect for programs traced afterwards, for the rest of the process; the
+  values they compute do not change.
   """
+  global _registered
+  if _registered:
+    return
+  _registered = True
   mlir.register_lowering(
       jex_random.threefry2x32_p,
       mlir.lower_fun(threefry2x32_unrolled, multiple_results=True),

@@ -1,12 +1,11 @@
 r"""Scores a run's generator: FID, KID, IS, precision/recall, density/coverage.
 
-  python -m gan.evaluate --workdir=W [--step=N] [--num_samples=10000] [--extractor=DIR]
-
-draws `num_samples` images from the newest (or `--step`) checkpoint with a fixed
+`evaluate_run(workdir)` (the command `python -m gan.cli.evaluate --workdir=W`) draws
+`num_samples` images from the newest (or a chosen) checkpoint with a fixed
 evaluation key (`jax.random.key(sample_seed)`, exactly the images `python -m
-gan.sample --seed=sample_seed --num=num_samples` gives), quantises them to uint8 like
-the real images, embeds both sets with a feature extractor
-(`gan.metrics.features`), and prints one JSON object on stdout:
+gan.cli.sample --seed=sample_seed --num=num_samples` gives), quantises them to uint8
+like the real images, embeds both sets with a feature extractor
+(`gan.eval.features`), and returns one JSON-able dict:
 
   {"workdir", "step", "fid", "kid", "kid_std", "inception_score",
    "inception_score_std", "precision", "recall", "density", "coverage",
@@ -17,12 +16,14 @@ Everything is a function of (checkpoint, data, extractor, protocol), so the same
 command prints the same numbers. The real images are the first `num_real` of the
 split (`train[:10000]`), in the data set's stored order.
 
-The extractor is `--extractor=DIR` (written by `python -m
-experiments.train_classifier`), or by default the cached one for the run's data
-set, trained on first use (`gan.metrics.features.cached_extractor`). Progress goes
-to stderr. During training, `evaluation_hook` computes the same scores every
-`config.eval_every` steps (`config.eval_num_samples` samples, the same key), and
-the loop logs them beside the losses.
+The extractor is a saved one (written by `python -m experiments.train_classifier`),
+or by default the cached LeNet of the real data set, trained on first use and
+checked on its test split (`reference_extractor`: at least 98% accuracy, so a data
+set without a test split, such as the offline `mnist_5k`, is refused with the fix).
+The protocol refuses fewer real images than samples rather than scoring against a
+smaller set. Progress goes to stderr. During training, `evaluation_hook` computes
+the same scores every `config.eval.every` steps (`config.eval.num_samples` samples,
+the same key), and the program logs them beside the losses.
 """
 
 import dataclasses
@@ -36,20 +37,21 @@ import jax
 import ml_collections
 import numpy as np
 
-from gan import checkpointing
+from gan import checkpointing, rundir
+from gan.backends import machine_kind
 from gan import data as data_lib
-from gan import hooks as hooks_lib
 from gan import images as images_lib
 from gan.errors import UserError
-from gan.metrics import features as features_lib
+from gan.eval import features as features_lib
+from gan.eval import hooks as hooks_lib
 from gan.metrics.frechet import fid as fid_fn
 from gan.metrics.inception_score import inception_score
 from gan.metrics.kernel import TORCH_FIDELITY_SEED, kid as kid_fn
 from gan.metrics.manifold import density_coverage, precision_recall
-from gan.sample import draw_samples
-from gan.train import load_run_config, restore_run
 
 SPLITS = ("train", "test")
+# The least test accuracy of a cached extractor that scores are computed with.
+MIN_TEST_ACCURACY = 0.98
 METRICS = ("fid", "kid", "kid_std", "inception_score", "inception_score_std", "precision",
            "recall", "density", "coverage")
 
@@ -109,29 +111,35 @@ def make_protocol(*, num_fake: int, num_real: Optional[int], split_size: int,
                   real_split: str = "train", sample_seed: int = 0, kid_subsets: int = 100,
                   kid_subset_size: int = 1000, is_splits: int = 10, pr_k: int = 3,
                   dc_k: int = 5) -> EvalProtocol:
-  """An `EvalProtocol`, checked: num_real defaults to min(num_fake, split_size), and
-  the KID subset size is capped at min(num_real, num_fake)."""
+  """An `EvalProtocol`, checked: num_real defaults to num_fake (the split must hold
+  as many: scores against fewer real images are not comparable), and the KID subset
+  size is capped at min(num_real, num_fake)."""
   def positive(name, value):
     if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value <= 0:
-      raise UserError(f"--{name}={value!r} must be a positive integer")
+      raise UserError(f"{name}={value!r} must be a positive integer")
 
   if real_split not in SPLITS:
-    raise UserError(f"--real_split={real_split!r}; choose one of {list(SPLITS)}")
+    raise UserError(f"real_split={real_split!r}; choose one of {list(SPLITS)}")
   if split_size == 0:
-    raise UserError(f"the data set has no {real_split} split; pass --real_split=train")
+    raise UserError(f"the data set has no {real_split} split; use real_split=train")
   positive("num_samples", num_fake)
-  num_real = min(num_fake, split_size) if num_real is None else num_real
+  if num_real is None and num_fake > split_size:
+    raise UserError(f"the {real_split} split holds {split_size} images, fewer than the "
+                    f"{num_fake} samples to compare with; score against the full data set "
+                    f"(dataset=PATH), or set num_real={split_size} knowing that the scores "
+                    f"are not comparable with those of {num_fake} real images")
+  num_real = num_fake if num_real is None else num_real
   positive("num_real", num_real)
   if num_real > split_size:
-    raise UserError(f"--num_real={num_real} exceeds the {split_size} images of the "
-                    f"{real_split} split; pass at most {split_size}")
+    raise UserError(f"num_real={num_real} exceeds the {split_size} images of the "
+                    f"{real_split} split; use at most {split_size}")
   for name, value in (("kid_subsets", kid_subsets), ("kid_subset_size", kid_subset_size),
                       ("is_splits", is_splits), ("pr_k", pr_k), ("dc_k", dc_k)):
     positive(name, value)
   smallest = min(num_real, num_fake)
   if smallest < max(pr_k, dc_k) + 1 or smallest < is_splits or smallest < 2:
     raise UserError(f"{smallest} samples are too few for k={max(pr_k, dc_k)} neighbours and "
-                    f"{is_splits} IS splits; pass --num_samples and --num_real of at least "
+                    f"{is_splits} IS splits; use num_samples and num_real of at least "
                     f"{max(pr_k + 1, dc_k + 1, is_splits, 2)}")
   return EvalProtocol(num_fake=int(num_fake), num_real=int(num_real), real_split=real_split,
                       sample_seed=int(sample_seed), kid_subsets=int(kid_subsets),
@@ -223,20 +231,20 @@ def evaluate_images(extractor: features_lib.FeatureExtractor, real: np.ndarray,
   return score(real_features, fake_features, fake_logits, protocol, progress=progress)
 
 
-def generated_images(gan, state, protocol: EvalProtocol) -> np.ndarray:
+def generated_images(run, state, protocol: EvalProtocol) -> np.ndarray:
   """`protocol.num_fake` samples of the generator as uint8 NHWC, from the fixed key."""
-  samples = draw_samples(gan, state, protocol.num_fake, jax.random.key(protocol.sample_seed))
+  samples = run.sample(state, protocol.num_fake, jax.random.key(protocol.sample_seed))
   return images_lib.to_uint8(samples)
 
 
-def evaluate_generator(gan, state, extractor: features_lib.FeatureExtractor,
+def evaluate_generator(run, state, extractor: features_lib.FeatureExtractor,
                        real_features: np.ndarray, protocol: EvalProtocol, *,
                        progress: bool = False) -> dict[str, float]:
   """The scores of `state`'s generator: samples -> uint8 -> features -> `score`.
 
   Args:
-    gan: the run's `gan.train.GANSetup` (its `generate` and config).
-    state: the `GANState` to evaluate (EMA weights when it has them).
+    run: the run (`gan.build.Run`: its task's sampler and `generate`).
+    state: the state to evaluate (EMA weights when it has them).
     extractor: the `FeatureExtractor`.
     real_features: features of `real_images(dataset, protocol)` by `extractor`.
     protocol: the `EvalProtocol`.
@@ -245,65 +253,90 @@ def evaluate_generator(gan, state, extractor: features_lib.FeatureExtractor,
   Returns:
     {metric name: float}, see `score`.
   """
-  fake = generated_images(gan, state, protocol)
+  fake = generated_images(run, state, protocol)
   fake_features, fake_logits = features_lib.extract(extractor, fake, progress=progress,
                                                     desc="fake features")
   return score(real_features, fake_features, fake_logits, protocol, progress=progress)
 
 
-def evaluation_hook(config: ml_collections.ConfigDict, dataset: data_lib.ImageDataset, gan, *,
-                    extractor: Optional[features_lib.FeatureExtractor] = None,
-                    progress: Optional[bool] = None) -> hooks_lib.Hook:
-  """A hook that scores the generator every `config.eval_every` steps.
+def reference_extractor(dataset: data_lib.ImageDataset, *,
+                        recipe: Optional[ml_collections.ConfigDict] = None,
+                        min_accuracy: float = MIN_TEST_ACCURACY,
+                        progress: bool = True) -> features_lib.FeatureExtractor:
+  """The cached LeNet of `dataset` (trained on first use), checked on its test split.
 
-  Uses `config.eval_num_samples` samples from the fixed evaluation key
+  Scores are comparable only between equal extractors, so the extractor must be
+  a good classifier of the data: its test accuracy must reach `min_accuracy`. A data
+  set without a test split (the offline `mnist_5k`) cannot show that, and is refused
+  with the fix: score against the full data set.
+  """
+  if dataset.test_images.shape[0] == 0:
+    raise UserError(f"the data set {dataset.name} has no test split, so its extractor's "
+                    f"accuracy cannot be checked, and scores on it are not comparable with "
+                    f"the docs'; score against the full data set (--dataset=PATH, e.g. "
+                    f"../shared/data/mnist.npz), or pass --extractor=DIR")
+  recipe = ml_collections.ConfigDict(recipe or features_lib.classifier_config())
+  recipe.progress_bar = bool(recipe.progress_bar and progress)
+  extractor = features_lib.cached_extractor(dataset, recipe)
+  accuracy = extractor.describe().get("test_accuracy")
+  if accuracy is None or accuracy < min_accuracy:
+    raise UserError(f"the extractor {extractor.name} classifies {accuracy} of {dataset.name}'s "
+                    f"test images correctly, below {min_accuracy}; its features would make "
+                    f"poor scores: train it longer (--extractor_config.num_epochs) or on more "
+                    f"data")
+  return extractor
+
+
+def evaluation_hook(run, *, extractor: Optional[features_lib.FeatureExtractor] = None,
+                    progress: Optional[bool] = None) -> hooks_lib.Hook:
+  """A hook that scores the generator every `config.eval.every` steps.
+
+  Uses `config.eval.num_samples` samples from the fixed evaluation key
   (`jax.random.key(0)`) against the first as many training images, with the
-  default KID/IS/PR/DC settings: what `python -m gan.evaluate --workdir=W
-  --step=S` prints for the checkpoint of step S. The real features are computed
-  once, here.
+  default KID/IS/PR/DC settings: what `python -m gan.cli.evaluate --workdir=W
+  --step=S --dataset=D` prints for the checkpoint of step S on the same data. The
+  real features are computed once, here.
 
   Args:
-    config: the run's config.
-    dataset: the run's data set.
-    gan: the run's `GANSetup`.
-    extractor: default: `features.cached_extractor(dataset)` (trained on first use).
-    progress: progress bars on stderr (default: `config.progress_bar`).
+    run: the run (its config, data set and sampler).
+    extractor: default: `reference_extractor(run.data)` (trained on first use).
+    progress: progress bars on stderr (default: `config.run.progress_bar`).
 
   Returns:
-    A `gan.hooks.Hook` returning {metric name: float}.
+    A `gan.eval.hooks.Hook` returning {metric name: float}.
   """
-  progress = bool(config.get("progress_bar", True)) if progress is None else progress
+  config, dataset = run.config, run.data
+  progress = bool(config.run.progress_bar) if progress is None else progress
   if extractor is None:
-    recipe = features_lib.classifier_config()
-    recipe.progress_bar = progress
-    extractor = features_lib.cached_extractor(dataset, recipe)
-  protocol = make_protocol(num_fake=config.eval_num_samples, num_real=None,
+    extractor = reference_extractor(dataset, progress=progress)
+  protocol = make_protocol(num_fake=config.eval.num_samples, num_real=None,
                            split_size=dataset.num_train)
   real_features, _ = features_lib.extract(extractor, real_images(dataset, protocol),
                                           progress=progress, desc="real features")
   if jax.process_index() == 0:
-    print(f"Evaluating every {config.eval_every} steps: {protocol.num_fake} samples vs "
+    print(f"Evaluating every {config.eval.every} steps: {protocol.num_fake} samples vs "
           f"train[:{protocol.num_real}], extractor {extractor.name} "
           f"(checksum {extractor.checksum[:16]}).", file=sys.stderr, flush=True)
 
   def evaluate_step(step: int, state) -> dict[str, float]:
     del step
-    return evaluate_generator(gan, state, extractor, real_features, protocol, progress=progress)
+    return evaluate_generator(run, state, extractor, real_features, protocol, progress=progress)
 
-  return hooks_lib.Hook(every=config.eval_every, fn=evaluate_step, name="evaluation")
-
-
-# ------------------------------------------------------------------------ the command
+  return hooks_lib.Hook(every=config.eval.every, fn=evaluate_step, name="evaluation")
 
 
 def _load_real_data(spec: str, config, from_flag: bool) -> data_lib.ImageDataset:
   try:
-    return data_lib.load_dataset(spec, tfds_data_dir=config.tfds_data_dir or None)
+    data = data_lib.load(spec, tfds_data_dir=config.data.tfds_data_dir or None)
   except UserError as error:
     if from_flag:
       raise
     raise UserError(f"cannot load the run's data set {spec!r} from here ({error}); pass "
                     f"--dataset=PATH.npz or the TFDS name it was trained on") from error
+  if not isinstance(data, data_lib.ImageDataset):
+    raise UserError(f"{spec!r} is drawn on the device, not a data set of images to score "
+                    f"against; pass --dataset=PATH.npz")
+  return data
 
 
 def evaluate_run(workdir: str, *, step: Optional[int] = None, num_samples: Optional[int] = None,
@@ -318,11 +351,12 @@ def evaluate_run(workdir: str, *, step: Optional[int] = None, num_samples: Optio
   Args:
     workdir: a training run's directory.
     step: the checkpoint's step; None = newest.
-    num_samples: generated samples; None = the run's `eval_num_samples`.
-    num_real: real images; None = min(num_samples, size of the split).
+    num_samples: generated samples; None = the run's `eval.num_samples`.
+    num_real: real images; None = num_samples (the split must hold as many).
     real_split: `train` or `test`.
     sample_seed: seed of the evaluation key.
-    extractor_dir: a saved extractor; None = the cached one for the data set.
+    extractor_dir: a saved extractor; None = the cached one for the data set
+      (`reference_extractor`: checked on the test split).
     dataset: the real data; None = the run's `config.dataset`.
     kid_subsets, kid_subset_size, is_splits, pr_k, dc_k: see `EvalProtocol`.
     extractor_config: the recipe when the cached extractor must be trained.
@@ -332,8 +366,8 @@ def evaluate_run(workdir: str, *, step: Optional[int] = None, num_samples: Optio
     {"workdir", "step", every metric, "protocol": {...}}.
   """
   if not os.path.isdir(workdir):
-    raise UserError(f"--workdir={workdir!r} does not exist; give a training run's workdir")
-  config = load_run_config(workdir)
+    raise UserError(f"workdir {workdir!r} does not exist; give a training run's workdir")
+  config = rundir.load_run_config(workdir)
   if extractor_dir is not None and not os.path.isfile(
       os.path.join(extractor_dir, features_lib.EXTRACTOR_FILE)):
     features_lib.load_extractor(extractor_dir)  # Raises the one-line error.
@@ -342,29 +376,33 @@ def evaluate_run(workdir: str, *, step: Optional[int] = None, num_samples: Optio
   checkpointer.close()
   if not steps:
     raise UserError(f"no checkpoint in {checkpointing.checkpoint_dir(workdir)}; train first, "
-                    f"or point --workdir at a run that saved one")
+                    f"or give the workdir of a run that saved one")
   if step is not None and step not in steps:
     raise UserError(f"no checkpoint at step {step} in {workdir!r}; available: {steps}")
-  gan, state = restore_run(workdir, step)
   real = _load_real_data(dataset or config.dataset, config, from_flag=dataset is not None)
+  run, state = rundir.restore(workdir, step)
+  if run.generate is None:
+    raise UserError(f"the run in {workdir!r} (task {config.task}) does not generate samples; "
+                    f"there is nothing to score")
+  if tuple(real.image_shape) != tuple(run.spec.shape):
+    raise UserError(f"the real images are {real.image_shape} but the run generates "
+                    f"{tuple(run.spec.shape)}; pass --dataset= the data set it was trained on")
   split_size = (real.num_train if real_split == "train" else real.test_images.shape[0])
   protocol = make_protocol(
-      num_fake=config.eval_num_samples if num_samples is None else num_samples,
+      num_fake=config.eval.num_samples if num_samples is None else num_samples,
       num_real=num_real,
       split_size=split_size, real_split=real_split, sample_seed=sample_seed,
       kid_subsets=kid_subsets, kid_subset_size=kid_subset_size, is_splits=is_splits,
       pr_k=pr_k, dc_k=dc_k)
   if extractor_dir is None:
-    recipe = ml_collections.ConfigDict(extractor_config or features_lib.classifier_config())
-    recipe.progress_bar = bool(recipe.progress_bar and progress)
-    extractor = features_lib.cached_extractor(real, recipe)
+    extractor = reference_extractor(real, recipe=extractor_config, progress=progress)
   else:
     extractor = features_lib.load_extractor(extractor_dir)
   reals = real_images(real, protocol)
   real_labels = (real.train_labels if real_split == "train" else real.test_labels)[:len(reals)]
   real_features, _ = features_lib.extract(extractor, reals, progress=progress,
                                           desc="real features")
-  metrics = evaluate_generator(gan, state, extractor, real_features, protocol,
+  metrics = evaluate_generator(run, state, extractor, real_features, protocol,
                                progress=progress)
   return {
       "workdir": os.path.abspath(workdir),
@@ -376,63 +414,7 @@ def evaluate_run(workdir: str, *, step: Optional[int] = None, num_samples: Optio
           # sha256 of the n_real images (and labels) compared with.
           "real_data": {"dataset": real.name,
                         "fingerprint": features_lib.dataset_fingerprint(reals, real_labels)},
-          "model": config.model,
+          "model": config.model.get("name", config.task),
+          "machine": machine_kind(),
       },
   }
-
-
-def _define_flags():
-  from absl import flags  # pylint: disable=g-import-not-at-top
-  from ml_collections import config_flags  # pylint: disable=g-import-not-at-top
-  defined = {
-      "workdir": flags.DEFINE_string("workdir", None, "The training run's workdir.",
-                                     required=True),
-      "step": flags.DEFINE_integer("step", None, "Checkpoint step (default: the newest)."),
-      "num_samples": flags.DEFINE_integer(
-          "num_samples", None, "Generated samples (default: the run's eval_num_samples)."),
-      "num_real": flags.DEFINE_integer(
-          "num_real", None, "Real images, the first of the split (default: num_samples)."),
-      "real_split": flags.DEFINE_enum("real_split", "train", list(SPLITS),
-                                      "The real split compared with."),
-      "sample_seed": flags.DEFINE_integer("sample_seed", 0, "Seed of the evaluation key."),
-      "extractor": flags.DEFINE_string(
-          "extractor", None, "A saved extractor (python -m experiments.train_classifier); "
-          "default: the cached one for the run's data set, trained on first use."),
-      "dataset": flags.DEFINE_string("dataset", None,
-                                     "The real data (default: the run's config.dataset)."),
-      "kid_subsets": flags.DEFINE_integer("kid_subsets", 100, "KID subset pairs."),
-      "kid_subset_size": flags.DEFINE_integer(
-          "kid_subset_size", 1000, "KID subset size (capped at the number of samples)."),
-      "is_splits": flags.DEFINE_integer("is_splits", 10, "Inception Score splits."),
-      "pr_k": flags.DEFINE_integer("pr_k", 3, "k of precision/recall."),
-      "dc_k": flags.DEFINE_integer("dc_k", 5, "k of density/coverage."),
-      "progress_bar": flags.DEFINE_boolean("progress_bar", True, "Progress on stderr."),
-      "extractor_config": config_flags.DEFINE_config_dict(
-          "extractor_config", features_lib.classifier_config(),
-          "The recipe when the cached extractor must be trained."),
-  }
-  return defined
-
-
-def main(argv, flag_values) -> None:
-  """Evaluates `--workdir` and prints the JSON on stdout."""
-  if len(argv) > 1:
-    raise UserError(f"unexpected arguments {argv[1:]}; use --workdir=W and flags")
-  v = {name: flag.value for name, flag in flag_values.items()}
-  start = time.perf_counter()
-  result = evaluate_run(
-      v["workdir"], step=v["step"], num_samples=v["num_samples"], num_real=v["num_real"],
-      real_split=v["real_split"], sample_seed=v["sample_seed"], extractor_dir=v["extractor"],
-      dataset=v["dataset"], kid_subsets=v["kid_subsets"], kid_subset_size=v["kid_subset_size"],
-      is_splits=v["is_splits"], pr_k=v["pr_k"], dc_k=v["dc_k"],
-      extractor_config=v["extractor_config"], progress=v["progress_bar"])
-  json.dump(result, sys.stdout, indent=2)
-  print(flush=True)
-  print(f"evaluated step {result['step']} in {time.perf_counter() - start:.1f} s",
-        file=sys.stderr, flush=True)
-
-
-if __name__ == "__main__":
-  from gan.errors import run_cli  # pylint: disable=g-import-not-at-top
-  _FLAGS = _define_flags()
-  run_cli(lambda argv: main(argv, _FLAGS))

@@ -1,0 +1,231 @@
+"""The batch of every step, a pure function of (seed, step): on the host or on the device.
+
+A batch is a dict of named arrays (`image`, `label`, ...), each of shape
+(sub_batches, B, ...): a step that updates its discriminator d times takes d
+sub-batches. Two kinds of source fill them:
+
+* `HostBatches`, for data sets held or streamed on the host (`gan.data.datasets`):
+  batch t holds the examples `batch_indices(N, sub_batches * B, seed, t)`, one
+  permutation per epoch drawn from (seed, epoch); every named array (the images and
+  their labels) is indexed with the same rows. The position of the data iterator is
+  therefore the step, which the checkpoint holds: a resumed run reads exactly the
+  batches the uninterrupted one would. Each process reads only the rows its devices
+  hold.
+* Sources drawn on the device inside the jitted step from (data key, step): the
+  2-D Gaussian mixtures and Stacked MNIST (`MixtureData`, `StackedMNISTData`), whose
+  data set is the whole distribution rather than a fixed sample. Their `arrays`
+  (e.g. the MNIST digits) stay on the device and are passed to every call.
+
+`DataSpec` is what the builder needs to know of the data: the shape of one sample,
+its kind and its classes; `data.json` in a workdir records it, so a run can be
+restored without its data.
+"""
+
+import dataclasses
+from typing import Any, Optional
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from gan.data import datasets, mixtures
+from gan.errors import ConfigError, UserError
+
+Array = jax.Array
+
+
+@dataclasses.dataclass(frozen=True)
+class DataSpec:
+  """What a task needs to know about its data.
+
+  Attributes:
+    name: the data set's name.
+    shape: the shape of one sample: (H, W, C) images, (D,) points.
+    num_classes: label classes (max label + 1; 0 without labels).
+    kind: `images` or `points`.
+    drawn_on_device: the batches are drawn inside the step (`DeviceBatches`).
+  """
+
+  name: str
+  shape: tuple[int, ...]
+  num_classes: int = 0
+  kind: str = "images"
+  drawn_on_device: bool = False
+
+  def to_json(self) -> dict[str, Any]:
+    return {"dataset": self.name, "image_shape": list(self.shape),
+            "num_classes": self.num_classes, "kind": self.kind,
+            "drawn_on_device": self.drawn_on_device}
+
+  @classmethod
+  def from_json(cls, values: dict[str, Any]) -> "DataSpec":
+    return cls(name=values["dataset"], shape=tuple(values["image_shape"]),
+               num_classes=int(values.get("num_classes", 0)),
+               kind=values.get("kind", "images"),
+               drawn_on_device=bool(values.get("drawn_on_device", False)))
+
+
+# ------------------------------------------------------------------- host data
+
+
+def batch_indices(num_examples: int, batch_size: int, seed: int, step: int) -> np.ndarray:
+  """The example indices of batch `step`: a pure function of its arguments.
+
+  Epoch e is the permutation drawn by numpy's PCG64 from the seed sequence
+  (seed, e); an epoch holds floor(N / batch_size) batches (the remainder is dropped
+  and reshuffled into the next epoch). Raises if the data set is smaller than a batch.
+  """
+  per_epoch = num_examples // batch_size
+  if per_epoch == 0:
+    raise ConfigError("batch_size", batch_size, f"is more than the data set's "
+                      f"{num_examples} images can fill; lower it")
+  epoch, position = divmod(int(step), per_epoch)
+  order = _permutation(num_examples, seed, epoch)
+  return order[position * batch_size:(position + 1) * batch_size]
+
+
+_PERMUTATION_CACHE: dict[tuple[int, int, int], np.ndarray] = {}
+
+
+def _permutation(n: int, seed: int, epoch: int) -> np.ndarray:
+  cache_key = (n, seed, epoch)
+  if cache_key not in _PERMUTATION_CACHE:
+    _PERMUTATION_CACHE.clear()  # One epoch at a time.
+    _PERMUTATION_CACHE[cache_key] = np.random.default_rng([seed, epoch]).permutation(n)
+  return _PERMUTATION_CACHE[cache_key]
+
+
+class HostBatches:
+  """Batch `step` of a run: {field: (sub_batches, local batch, ...)} for this process.
+
+  The global batch of a step is `sub_batches * batch_size` examples drawn by
+  `batch_indices`; process p of P takes rows [p*B/P, (p+1)*B/P) of each sub-batch,
+  the rows that its devices hold in the global array.
+  """
+
+  on_device = False
+
+  def __init__(self, arrays: dict[str, Any], *, batch_size: int, sub_batches: int, seed: int,
+               process_index: int = 0, process_count: int = 1):
+    self.arrays = arrays
+    self.batch_size = batch_size
+    self.sub_batches = sub_batches
+    self.seed = seed
+    self.num_examples = len(next(iter(arrays.values())))
+    local = batch_size // process_count
+    self._rows = slice(process_index * local, (process_index + 1) * local)
+
+  def __call__(self, step: int) -> dict[str, np.ndarray]:
+    idx = batch_indices(self.num_examples, self.batch_size * self.sub_batches, self.seed, step)
+    idx = idx.reshape(self.sub_batches, self.batch_size)[:, self._rows]
+    return {name: array[idx] for name, array in self.arrays.items()}
+
+
+# ---------------------------------------------------------------- device data
+
+
+@dataclasses.dataclass(frozen=True)
+class MixtureData:
+  """A 2-D Gaussian mixture (`gan.data.mixtures`) as a data set drawn on the device."""
+
+  mixture: mixtures.GaussianMixture
+
+  @property
+  def spec(self) -> DataSpec:
+    return DataSpec(f"mixture:{self.mixture.name}", (self.mixture.dim,),
+                    self.mixture.num_modes, kind="points", drawn_on_device=True)
+
+
+@dataclasses.dataclass(frozen=True)
+class StackedMNISTData:
+  """Stacked MNIST: three MNIST digits as the channels of one image, drawn on the device.
+
+  Attributes:
+    digits: (N, H, W) uint8 MNIST training digits.
+    name: the source's name.
+  """
+
+  digits: np.ndarray
+  name: str = "stacked_mnist"
+
+  @property
+  def spec(self) -> DataSpec:
+    return DataSpec(self.name, tuple(self.digits.shape[1:3]) + (3,), 1000,
+                    drawn_on_device=True)
+
+
+class DeviceBatches:
+  """A source drawn inside the step: `draw(arrays, key, step)` -> the step's batch.
+
+  Attributes:
+    arrays: device-resident arrays passed to every call (not baked into the program).
+    draw: the pure draw, (arrays, data key, step) -> {field: (sub_batches, B, ...)}.
+  """
+
+  on_device = True
+
+  def __init__(self, arrays: dict[str, Array], draw):
+    self.arrays = arrays
+    self.draw = draw
+
+
+def device_batches(data, *, batch_size: int, sub_batches: int) -> DeviceBatches:
+  """The `DeviceBatches` of a mixture or Stacked MNIST: batch field `image`."""
+  if isinstance(data, MixtureData):
+    mixture = data.mixture
+    return DeviceBatches({}, lambda arrays, key, step: {"image": mixtures.mixture_batch(
+        mixture, key, step, batch_size=batch_size, d_steps=sub_batches)})
+  digits = jnp.asarray(data.digits)
+  return DeviceBatches({"digits": digits}, lambda arrays, key, step: {
+      "image": mixtures.stacked_mnist_batch(key, step, arrays["digits"], batch_size=batch_size,
+                                            d_steps=sub_batches)})
+
+
+# ------------------------------------------------------------------------ open
+
+
+def load(spec: str, *, tfds_data_dir: Optional[str] = None):
+  """The data named by `config.dataset`: an `ImageDataset`, `MixtureData` or `StackedMNISTData`.
+
+  Forms beside those of `gan.data.datasets.load_dataset`: `mixture:grid`,
+  `mixture:ring` (PacGAN's 2-D mixtures) and `stacked_mnist:SPEC` (three digits of
+  the MNIST data set SPEC, e.g. `stacked_mnist:../shared/data/mnist.npz`).
+  """
+  if spec.startswith("mixture:"):
+    return MixtureData(mixtures.get_mixture(spec[len("mixture:"):]))
+  if spec.startswith("stacked_mnist:"):
+    mnist = datasets.load_dataset(spec[len("stacked_mnist:"):], tfds_data_dir=tfds_data_dir)
+    if mnist.image_shape != (28, 28, 1):
+      raise ConfigError("dataset", spec, f"holds {mnist.image_shape} images; Stacked MNIST "
+                        f"needs MNIST's 28x28 grey digits (stacked_mnist:PATH/mnist.npz)")
+    return StackedMNISTData(np.asarray(mnist.train_images)[..., 0])
+  return datasets.load_dataset(spec, tfds_data_dir=tfds_data_dir)
+
+
+def spec_of(data) -> DataSpec:
+  """The `DataSpec` of loaded data."""
+  if isinstance(data, datasets.ImageDataset):
+    return DataSpec(data.name, data.image_shape, data.num_classes)
+  return data.spec
+
+
+def batches_for(data, *, fields: tuple[str, ...], batch_size: int, sub_batches: int, seed: int,
+                process_index: int = 0, process_count: int = 1):
+  """The batch source of a run: `HostBatches` of the data set's fields, or `DeviceBatches`."""
+  if not isinstance(data, datasets.ImageDataset):
+    unknown = sorted(set(fields) - {"image"})
+    if unknown:
+      raise UserError(f"{spec_of(data).name} gives batches of `image` only; this task also "
+                      f"needs {unknown}")
+    return device_batches(data, batch_size=batch_size, sub_batches=sub_batches)
+  needed = batch_size * sub_batches
+  if data.num_train < needed:
+    raise ConfigError("batch_size", batch_size, f"needs {needed} images per step; the data set "
+                      f"has {data.num_train}; lower it")
+  columns = {"image": data.train_images, "label": data.train_labels}
+  unknown = sorted(set(fields) - set(columns))
+  if unknown:
+    raise UserError(f"the data set {data.name} has no {unknown} for this task")
+  return HostBatches({f: columns[f] for f in fields}, batch_size=batch_size,
+                     sub_batches=sub_batches, seed=seed, process_index=process_index,
+                     process_count=process_count)

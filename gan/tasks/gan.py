@@ -1,0 +1,313 @@
+"""The GAN task, unconditional and label-conditional: `d_steps` D updates, then one G update.
+
+By default the updates alternate: the generator's update sees the discriminator
+already updated. `optim.simultaneous` gives simultaneous gradient descent instead
+(Mescheder et al. 2017, "The Numerics of GANs"; the update of ALI and of PacGAN's
+own code): one fake batch, both losses computed at the current (D, G), both players
+updated from those gradients.
+
+`make_train_step(cfg)` returns the pure `train_step(state, batch, key) -> (state,
+metrics)`; the program jits it and chooses the shardings. All randomness comes from
+`step_keys(key, state.step, d_steps)`: the run's key with the step folded in, split
+once into one key per use, so no key is ever used twice and a resumed run draws
+exactly what an uninterrupted one would.
+
+Batches: `{"image": (d_steps, B, ...)}`, plus `"label": (d_steps, B)` for the
+conditional task (`conditional_gan`), whose players take the label too,
+G(z, y) and D(x, y) (`gan.models.conditional`). The fakes of a D update are drawn
+for the labels of its real sub-batch, so generated labels follow the data's.
+"""
+
+import dataclasses
+import functools
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import optax
+
+from gan import config as config_lib
+from gan import losses as losses_lib
+from gan import models
+from gan.data import DataSpec
+from gan.errors import ConfigError
+from gan.images import to_float
+from gan.losses import GANLoss
+from gan.state import GANState, PlayerState, create_state, generate, learning_rate, make_optimizer
+from gan.tasks import Task
+
+Array = jax.Array
+
+# Uses of randomness in one D update and in the G update.
+_D_USES = ("noise", "dropout", "penalty")
+_G_USES = ("noise", "dropout")
+
+
+def step_keys(key: Array, step: Array, d_steps: int) -> dict[str, Array]:
+  """All keys one step uses, derived from (key, step), each distinct.
+
+  Returns a dict with `d_noise`, `d_dropout`, `d_penalty` (each `d_steps` keys) and
+  `g_noise`, `g_dropout` (one key each).
+  """
+  n_d = len(_D_USES) * d_steps
+  keys = jax.random.split(jax.random.fold_in(key, step), n_d + len(_G_USES))
+  d_keys = keys[:n_d].reshape((len(_D_USES), d_steps))
+  out = {f"d_{use}": d_keys[i] for i, use in enumerate(_D_USES)}
+  out.update({f"g_{use}": keys[n_d + i] for i, use in enumerate(_G_USES)})
+  return out
+
+
+@dataclasses.dataclass(frozen=True)
+class StepConfig:
+  """What a train step needs besides the state: static for jit.
+
+  Attributes:
+    loss: the loss variant (`gan.losses.GANLoss`).
+    penalty: a `gan.losses.PENALTIES` function.
+    penalty_weight: its weight in the discriminator loss.
+    d_steps: discriminator updates per generator update.
+    noise_dim: dimension of z ~ N(0, I).
+    ema_decay: generator EMA decay; 0 turns the EMA off.
+    simultaneous: update D and G at once from one fake batch, both gradients taken at
+      the current parameters (needs d_steps = 1); False alternates.
+    conditional: the players take the batch's labels too.
+  """
+
+  loss: GANLoss
+  penalty: Callable[..., Array]
+  penalty_weight: float
+  d_steps: int
+  noise_dim: int
+  ema_decay: float = 0.0
+  simultaneous: bool = False
+  conditional: bool = False
+
+
+def _sample_fake(g: PlayerState, params, key: Array, batch_size: int, noise_dim: int,
+                 cond: tuple):
+  z = jax.random.normal(key, (batch_size, noise_dim), jnp.float32)
+  fake, mutated = g.apply_fn({"params": params, "batch_stats": g.batch_stats}, z, *cond,
+                             train=True, mutable=["batch_stats"])
+  return fake, mutated["batch_stats"]
+
+
+def _logits(d: PlayerState, params, images: Array, key: Array, cond: tuple) -> Array:
+  return d.apply_fn({"params": params}, images, *cond, train=True, rngs={"dropout": key})
+
+
+def make_train_step(cfg: StepConfig) -> Callable[[GANState, dict, Array],
+                                                 tuple[GANState, dict[str, Array]]]:
+  """Returns the pure update for `cfg`: alternating, or simultaneous if `cfg.simultaneous`.
+
+  The returned `train_step(state, batch, key)` takes `batch["image"]` of real
+  images, shape (d_steps, B, H, W, C), uint8 in [0, 255] or float in [-1, 1] (and
+  `batch["label"]`, (d_steps, B) ints, when conditional); `key` is the run's key
+  (typed, `jax.random.key`), constant over the run.
+
+  Metrics (scalars): `d_loss` and `penalty` (last D update), `g_loss`, `d_real` =
+  mean D(x) and `d_fake` = mean D(G(z)) (sigmoid of the logits, last D update),
+  `d_acc_real` / `d_acc_fake` (fraction classified correctly at logit 0),
+  `d_grad_norm` and `g_grad_norm` (global L2 norms of the gradients).
+  """
+  if cfg.simultaneous and cfg.d_steps != 1:
+    raise ConfigError("optim.d_steps", cfg.d_steps, "must be 1 with config.optim.simultaneous="
+                      "True (D is updated once per step)")
+
+  def d_metrics_of(loss, penalty, real_logits, fake_logits, grads) -> dict:
+    return {
+        "d_loss": loss,
+        "penalty": penalty,
+        "d_real": jnp.mean(jax.nn.sigmoid(real_logits)),
+        "d_fake": jnp.mean(jax.nn.sigmoid(fake_logits)),
+        "d_acc_real": jnp.mean((real_logits > 0).astype(jnp.float32)),
+        "d_acc_fake": jnp.mean((fake_logits < 0).astype(jnp.float32)),
+        "d_grad_norm": optax.tree.norm(grads),
+    }
+
+  def d_update(d: PlayerState, g: PlayerState, real: Array, cond: tuple,
+               keys) -> tuple[PlayerState, dict]:
+    noise_key, dropout_key, penalty_key = keys
+    fake, _ = _sample_fake(g, g.params, noise_key, real.shape[0], cfg.noise_dim, cond)
+    fake = jax.lax.stop_gradient(fake)
+    real_key, fake_key, penalty_dropout_key = jax.random.split(dropout_key, 3)
+
+    def loss_fn(params):
+      real_logits = _logits(d, params, real, real_key, cond)
+      fake_logits = _logits(d, params, fake, fake_key, cond)
+      loss = cfg.loss.discriminator(real_logits=real_logits, fake_logits=fake_logits)
+      penalty = cfg.penalty(
+          discriminator_fn=lambda x: _logits(d, params, x, penalty_dropout_key, cond),
+          real_images=real, fake_images=fake, key=penalty_key)
+      return loss + cfg.penalty_weight * penalty, (loss, penalty, real_logits, fake_logits)
+
+    grads, (loss, penalty, real_logits, fake_logits) = jax.grad(loss_fn, has_aux=True)(d.params)
+    metrics = d_metrics_of(loss, penalty, real_logits, fake_logits, grads)
+    return d.apply_gradients(grads=grads), metrics
+
+  def g_update(g: PlayerState, d: PlayerState, real: Array, cond: tuple,
+               keys) -> tuple[PlayerState, dict]:
+    noise_key, dropout_key = keys
+    fake_key, real_key = jax.random.split(dropout_key)
+
+    def loss_fn(params):
+      fake, batch_stats = _sample_fake(g, params, noise_key, real.shape[0], cfg.noise_dim, cond)
+      fake_logits = _logits(d, d.params, fake, fake_key, cond)
+      real_logits = (_logits(d, d.params, real, real_key, cond)
+                     if cfg.loss.generator_needs_real_logits else None)
+      return cfg.loss.generator(fake_logits=fake_logits, real_logits=real_logits), batch_stats
+
+    (loss, batch_stats), grads = jax.value_and_grad(loss_fn, has_aux=True)(g.params)
+    g = g.apply_gradients(grads=grads).replace(batch_stats=batch_stats)
+    return g, {"g_loss": loss, "g_grad_norm": optax.tree.norm(grads)}
+
+  def simultaneous_update(d: PlayerState, g: PlayerState, real: Array, cond: tuple, keys):
+    noise_key, dropout_key, penalty_key = keys
+    real_key, fake_key, penalty_dropout_key = jax.random.split(dropout_key, 3)
+
+    def losses_fn(d_params, g_params):
+      fake, batch_stats = _sample_fake(g, g_params, noise_key, real.shape[0], cfg.noise_dim,
+                                       cond)
+      real_logits = _logits(d, d_params, real, real_key, cond)
+      fake_logits = _logits(d, d_params, fake, fake_key, cond)
+      d_loss = cfg.loss.discriminator(real_logits=real_logits, fake_logits=fake_logits)
+      penalty = cfg.penalty(
+          discriminator_fn=lambda x: _logits(d, d_params, x, penalty_dropout_key, cond),
+          real_images=real, fake_images=jax.lax.stop_gradient(fake), key=penalty_key)
+      g_loss = cfg.loss.generator(fake_logits=fake_logits, real_logits=real_logits)
+      return (d_loss + cfg.penalty_weight * penalty, g_loss), (
+          d_loss, penalty, real_logits, fake_logits, batch_stats)
+
+    # One forward pass; d_grads = dL_D/dD and g_grads = dL_G/dG, both at (D, G).
+    (_, g_loss), vjp_fn, aux = jax.vjp(losses_fn, d.params, g.params, has_aux=True)
+    d_loss, penalty, real_logits, fake_logits, batch_stats = aux
+    one, zero = jnp.ones((), g_loss.dtype), jnp.zeros((), g_loss.dtype)
+    d_grads, _ = vjp_fn((one, zero))
+    _, g_grads = vjp_fn((zero, one))
+    d_metrics = d_metrics_of(d_loss, penalty, real_logits, fake_logits, d_grads)
+    g_metrics = {"g_loss": g_loss, "g_grad_norm": optax.tree.norm(g_grads)}
+    return (d.apply_gradients(grads=d_grads),
+            g.apply_gradients(grads=g_grads).replace(batch_stats=batch_stats),
+            d_metrics, g_metrics)
+
+  def train_step(state: GANState, batch: dict, key: Array):
+    keys = step_keys(key, state.step, cfg.d_steps)
+    real = to_float(batch["image"])
+    labels = batch["label"] if cfg.conditional else None
+    cond = lambda i: () if labels is None else (labels[i],)
+    d = state.discriminator
+    if cfg.simultaneous:
+      d, g, d_metrics, g_metrics = simultaneous_update(
+          d, state.generator, real[0], cond(0),
+          (keys["d_noise"][0], keys["d_dropout"][0], keys["d_penalty"][0]))
+    else:
+      d_metrics = {}
+      for i in range(cfg.d_steps):  # Unrolled: d_steps is small and static.
+        d, d_metrics = d_update(d, state.generator, real[i], cond(i),
+                                (keys["d_noise"][i], keys["d_dropout"][i], keys["d_penalty"][i]))
+      g, g_metrics = g_update(state.generator, d, real[-1], cond(-1),
+                              (keys["g_noise"], keys["g_dropout"]))
+    ema = state.ema_params
+    if ema is not None:
+      ema = optax.incremental_update(g.params, ema, step_size=1.0 - cfg.ema_decay)
+    new_state = state.replace(step=state.step + 1, generator=g, discriminator=d, ema_params=ema)
+    return new_state, {**d_metrics, **g_metrics}
+
+  return train_step
+
+
+# ------------------------------------------------------------------------- task
+
+
+def check_config(config: ml_collections.ConfigDict) -> None:
+  """The GAN's own fields: model, loss, optim (`ConfigError` on the first bad one)."""
+  c = config_lib
+  for path in ("model.noise_dim", "optim.d_steps"):
+    c.positive_int(config, path)
+  c.non_negative_int(config, "model.latent_codes")
+  c.widths(config, "model.g_widths")
+  c.widths(config, "model.d_widths")
+  c.in_unit_interval(config, "model.dropout_rate")
+  pack = c.positive_int(config, "model.pack")
+  if config.batch_size % pack:
+    raise ConfigError("batch_size", config.batch_size, f"is not a multiple of "
+                      f"config.model.pack={pack}; D sees batch_size / pack packs of pack samples")
+  c.one_of(config, "model.name", models.MODELS)
+  models.compute_dtype_of(config.model.compute_dtype, config.model.name)
+  losses_lib.get_loss(config.loss.name)
+  losses_lib.get_penalty(config.loss.penalty)
+  if not config.loss.penalty_weight >= 0:
+    raise ConfigError("loss.penalty_weight", config.loss.penalty_weight, "must be >= 0")
+  for path in ("optim.g_lr", "optim.d_lr"):
+    if not c.get(config, path) > 0:
+      raise ConfigError(path, c.get(config, path), "must be > 0")
+  for path in ("optim.beta1", "optim.beta2", "optim.ema_decay"):
+    c.in_unit_interval(config, path)
+  c.one_of(config, "optim.lr_schedule", ("constant", "cosine"))
+  if config.optim.simultaneous and config.optim.d_steps != 1:
+    raise ConfigError("optim.d_steps", config.optim.d_steps, "must be 1 with "
+                      "config.optim.simultaneous=True (D is updated once per step)")
+  if config.task == "conditional_gan":
+    c.one_of(config, "model.conditioning", models.CONDITIONINGS)
+    if pack != 1:
+      raise ConfigError("model.pack", pack, "must be 1 for a conditional GAN (packs of "
+                        "samples with different labels are not defined)")
+
+
+def make(config: ml_collections.ConfigDict, data: DataSpec) -> Task:
+  """The GAN task of `config` for data described by `data`."""
+  conditional = config.task == "conditional_gan"
+  num_classes = data.num_classes if conditional else 0
+  if conditional and num_classes < 2:
+    raise ConfigError("task", config.task, f"needs labelled data, and {data.name} has "
+                      f"{num_classes} class(es); give a data set with y_train labels")
+  model, optim = config.model, config.optim
+  generator, discriminator = models.build(
+      model.name, image_shape=data.shape, g_widths=model.g_widths, d_widths=model.d_widths,
+      dropout_rate=model.dropout_rate, pack=model.pack, minibatch_std=model.minibatch_std,
+      latent_codes=model.latent_codes, compute_dtype=model.compute_dtype,
+      num_classes=num_classes, conditioning=model.conditioning)
+  cfg = StepConfig(
+      loss=losses_lib.get_loss(config.loss.name),
+      penalty=losses_lib.get_penalty(config.loss.penalty),
+      penalty_weight=float(config.loss.penalty_weight), d_steps=optim.d_steps,
+      noise_dim=model.noise_dim, ema_decay=float(optim.ema_decay),
+      simultaneous=bool(optim.simultaneous), conditional=conditional)
+  schedule = functools.partial(learning_rate, schedule=optim.lr_schedule,
+                               num_steps=config.num_steps)
+  g_optimizer = make_optimizer(schedule(optim.g_lr), optim.beta1, optim.beta2)
+  d_optimizer = make_optimizer(schedule(optim.d_lr), optim.beta1, optim.beta2)
+  noise_dim, use_ema, shape = model.noise_dim, optim.ema_decay > 0, tuple(data.shape)
+  label = (jnp.zeros((1,), jnp.int32),) if conditional else ()
+
+  def init(key: Array) -> GANState:
+    return create_state(generator=generator, discriminator=discriminator, key=key,
+                        g_example=(jnp.zeros((1, noise_dim), jnp.float32),) + label,
+                        d_example=(jnp.zeros((1,) + shape, jnp.float32),) + label,
+                        g_optimizer=g_optimizer, d_optimizer=d_optimizer, use_ema=use_ema)
+
+  def sample_inputs(key: Array, n: int) -> dict:
+    inputs = {"z": jax.random.normal(key, (n, noise_dim))}
+    if conditional:
+      inputs["label"] = jax.random.randint(jax.random.fold_in(key, 1), (n,), 0, num_classes)
+    return inputs
+
+  def preview_inputs(key: Array, n: int) -> dict:
+    """One row per class, as many columns as fit in n."""
+    per_class = max(1, n // num_classes)
+    return {"z": jax.random.normal(key, (per_class * num_classes, noise_dim)),
+            "label": jnp.repeat(jnp.arange(num_classes), per_class)}
+
+  def generate_fn(state: GANState, inputs: dict) -> Array:
+    return generate(state, inputs["z"], inputs.get("label"))
+
+  return Task(
+      name=config.task, init=init, step=make_train_step(cfg),
+      batch_fields=("image", "label") if conditional else ("image",),
+      sub_batches=optim.d_steps, generate=generate_fn, sample_inputs=sample_inputs,
+      preview_inputs=preview_inputs if conditional else None,
+      grid_columns=max(1, config.run.num_sample_images // num_classes) if conditional else 0,
+      progress=("d_loss", "g_loss"),
+      parts={"generator": generator, "discriminator": discriminator, "loss": cfg.loss,
+             "noise_dim": noise_dim, "num_classes": num_classes, "step_config": cfg})
+
