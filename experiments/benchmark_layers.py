@@ -1,4 +1,4 @@
-r"""Times the DCGAN convolutions: native Flax lowering vs `gan.models.layers` 'fast'.
+r"""Times the DCGAN convolutions: native lowering vs `gan.backends.cpu_conv` 'fast'.
 
   python -m experiments.benchmark_layers
   python -m experiments.benchmark_layers --config.candidates=True --config.repeats=7
@@ -29,7 +29,7 @@ import numpy as np
 from absl import app
 from ml_collections import config_flags
 
-from gan.models import layers
+from gan.backends import cpu, cpu_conv
 
 
 def get_config():
@@ -68,7 +68,7 @@ def _layer_specs(config):
 
 
 def _variants(candidates: bool) -> dict[str, dict]:
-  """Options of layers.conv2d / conv2d_transpose per variant name."""
+  """Options of cpu_conv.conv2d / conv2d_transpose per variant name."""
   variants = {'native': dict(impl='native'), 'fast': dict(impl='fast')}
   combinations = itertools.product(('native', 'subpixel'), ('native', 'im2col'))
   for adjoint, kernel_grad in combinations if candidates else [('native', 'native')]:
@@ -79,7 +79,7 @@ def _variants(candidates: bool) -> dict[str, dict]:
 
 
 def _layer_fn(kind, stride, options):
-  op = layers.conv2d if kind == 'conv' else layers.conv2d_transpose
+  op = cpu_conv.conv2d if kind == 'conv' else cpu_conv.conv2d_transpose
   return lambda x, kernel: op(x, kernel, stride, **options)
 
 
@@ -127,7 +127,7 @@ def _report(case, gflop, mode, ms):
 
 def _fwd_and_bwd(fn):
   """jit(f) and jit(value_and_grad(<f(x, k), r>)) wrt x and every kernel."""
-  options = layers.compiler_options()  # As the train step is compiled.
+  options = cpu.CPUBackend().compiler_options()  # As the builder compiles the step on CPU.
   forward = jax.jit(fn, compiler_options=options)
   loss = lambda x, kernel, cotangent: jnp.vdot(fn(x, kernel), cotangent)
   backward = jax.jit(jax.value_and_grad(loss, argnums=(0, 1)), compiler_options=options)

@@ -1,16 +1,25 @@
 r"""Several seeds in one program (jax.vmap) against the same seeds one after another.
 
   python -m experiments.benchmark_multiseed --out=docs/benchmark_multiseed.json
+  python -m experiments.benchmark_multiseed --config.run.num_seeds=3 --config.bench.repeats=5
 
-Both ways run the same per-seed program (`gan.multiseed.make_run_steps`: the
-library's update under `lax.scan`, batches drawn from (key, step)) on the same
-seeds: once vmapped over a seed axis (`make_multiseed_run`), once jitted for one
-seed and called for each seed in turn, each seed holding its own state. Timings are wall
-clock after a warm-up call that compiles (compile time reported separately); the
-median of `repeats` timed calls is reported with every call's time. The final
-states of both ways are checked to agree (same seeds, same updates). The JSON also
-records the device, the load average of the machine (others' processes slow a
-shared machine) and the config.
+Both ways run the library's own step (`gan.build`: the task's update, `lax.scan` over
+`run.steps_per_call` steps per call, batches drawn on the device from (data key,
+step)) on the same seeds seed .. seed + S - 1:
+
+  vmapped     `gan.build.build(config)` with `config.run.num_seeds = S`: one program
+              over a leading seed axis of the state and the keys;
+  sequential  `gan.build.build` of each seed alone (`num_seeds = 1`, `seed = seed + i`),
+              each seed holding its own state, stepped one after another. The seeds
+              share one compiled step (the first seed's; a step is a function of
+              (state, batch, keys), so each seed passes its own keys), as a loop over
+              seeds in one process would.
+
+Timings are wall clock after a warm-up call that compiles (compile time reported
+separately); the median of `bench.repeats` timed calls is reported with every call's
+time. The final generator parameters of both ways are checked to agree (same seeds,
+same updates, up to float rounding). The JSON also records the device, the load
+average of the machine (others' processes slow a shared machine) and the config.
 """
 
 import json
@@ -25,25 +34,33 @@ import numpy as np
 from absl import flags
 from ml_collections import config_flags
 
-from gan import losses, mixtures, models, multiseed
-from gan.errors import UserError, run_cli
-from gan.state import create_state, make_optimizer
-from gan.train_step import StepConfig, make_train_step
+from gan import build
+from gan import config as config_lib
+from gan.cli import run_cli
+from gan.errors import UserError
 
 
 def get_config() -> ml_collections.ConfigDict:
-  """The mixture experiment's networks on the ring, 5 seeds, 1,000 steps per timed call."""
-  c = ml_collections.ConfigDict()
-  c.mixture = "ring"
-  c.num_seeds = 5
-  c.pack = 1
-  c.model = "toy"
-  c.g_widths = (128, 128, 128, 128)
-  c.d_widths = (64, 64, 64)
-  c.noise_dim = 2
-  c.batch_size = 100  # D inputs (packs) per update.
-  c.num_steps = 1000  # Updates per seed in one timed call.
-  c.repeats = 3  # Timed calls of each way; the median is reported.
+  """The mixture lab's networks on the ring, 5 seeds, 1,000 steps per timed call."""
+  c = config_lib.base_config()
+  c.dataset = "mixture:ring"  # Drawn on the device, as several seeds need.
+  c.model.name = "toy"
+  c.model.g_widths = (128, 128, 128, 128)
+  c.model.d_widths = (64, 64, 64)
+  c.model.noise_dim = 2
+  c.model.dropout_rate = 0.0
+  c.batch_size = 100  # D inputs (packs) per update times config.model.pack.
+  c.optim.g_lr = 1e-3
+  c.optim.d_lr = 1e-3
+  c.run.num_seeds = 5
+  c.run.steps_per_call = 1000  # Updates per seed in one timed call.
+  for period in config_lib.PERIODS:  # No program loop: nothing periodic.
+    parent, name = period.split(".")
+    c[parent][name] = 0
+  c.run.num_sample_images = 0
+  c.run.progress_bar = False
+  c.bench = ml_collections.ConfigDict()
+  c.bench.repeats = 3  # Timed calls of each way; the median is reported.
   return c
 
 
@@ -51,14 +68,21 @@ _OUT = flags.DEFINE_string("out", "", "Write the JSON here too (it is always pri
 _CONFIG = config_flags.DEFINE_config_dict("config", get_config())
 
 
-def _time_calls(run, states, repeats):
+def _single_seed_config(config, seed: int) -> ml_collections.ConfigDict:
+  single = ml_collections.ConfigDict(config.to_dict())
+  single.run.num_seeds = 1
+  single.seed = seed
+  return single
+
+
+def _time_calls(call, states, repeats):
   start = time.perf_counter()
-  states = jax.block_until_ready(run(states))
+  states = jax.block_until_ready(call(states))
   first = time.perf_counter() - start
   times = []
   for _ in range(repeats):
     start = time.perf_counter()
-    states = jax.block_until_ready(run(states))
+    states = jax.block_until_ready(call(states))
     times.append(time.perf_counter() - start)
   return states, first, times
 
@@ -66,66 +90,56 @@ def _time_calls(run, states, repeats):
 def main(argv):
   del argv
   c = _CONFIG.value
-  for field in ("num_seeds", "num_steps", "repeats", "batch_size", "pack"):
-    if not isinstance(c[field], int) or c[field] <= 0:
-      raise UserError(f"--config.{field}={c[field]!r} must be a positive integer")
+  config_lib.positive_int(c, "bench.repeats")
   if _OUT.value and not os.path.isdir(os.path.dirname(os.path.abspath(_OUT.value))):
-    raise UserError(f"--out={_OUT.value!r}: its directory does not exist; create it first")
-  mixture = mixtures.get_mixture(c.mixture)
-  generator, discriminator = models.build(c.model, image_shape=(mixture.dim,),
-                                          g_widths=c.g_widths, d_widths=c.d_widths,
-                                          pack=c.pack)
-  step_config = StepConfig(loss=losses.get_loss("non_saturating"),
-                           penalty=losses.get_penalty("none"), penalty_weight=0.0, d_steps=1,
-                           noise_dim=c.noise_dim)
+    raise UserError(f"out={_OUT.value!r}: its directory does not exist; create it first")
+  bench = c.bench
+  run_config = ml_collections.ConfigDict(c.to_dict())
+  del run_config.bench
+  run_config.num_steps = run_config.run.steps_per_call  # One call's worth; nothing is resumed.
+  num_seeds, steps = run_config.run.num_seeds, run_config.run.steps_per_call
 
-  def create(key):
-    return create_state(generator=generator, discriminator=discriminator, key=key,
-                        noise_dim=c.noise_dim, image_shape=(mixture.dim,),
-                        g_optimizer=make_optimizer(1e-3, 0.5, 0.999),
-                        d_optimizer=make_optimizer(1e-3, 0.5, 0.999))
+  vmapped = build.build(run_config)  # Validates the config (several seeds: device data).
+  singles = [build.build(_single_seed_config(run_config, run_config.seed + i))
+             for i in range(num_seeds)]
+  shared_step = singles[0].compiled_step  # One program for every seed (see the docstring).
+  batch = singles[0].batch(0)  # Device data: the source's arrays; the step draws its batch.
 
-  def batch_fn(data_key, step):
-    return mixtures.mixture_batch(mixture, data_key, step, batch_size=c.batch_size * c.pack)
+  def sequential(states):
+    return [shared_step(state, batch, run.step_keys)[0] for run, state in zip(singles, states)]
 
-  train_step = make_train_step(step_config)
-  keys = multiseed.seed_keys(range(c.num_seeds))
-  load_before = os.getloadavg()
-  results = {}
-  final = {}
-  vmapped = multiseed.make_multiseed_run(train_step, batch_fn, c.num_steps)
-  single = jax.jit(multiseed.make_run_steps(train_step, batch_fn, c.num_steps),
-                   donate_argnums=0)
-  runs = {
-      "vmapped": lambda states: vmapped(states, keys["train"], keys["data"])[0],
-      "sequential": lambda states: [single(s, keys["train"][i], keys["data"][i])[0]
-                                    for i, s in enumerate(states)],
+  calls = {
+      "vmapped": lambda states: vmapped.step(states, vmapped.batch(0))[0],
+      "sequential": sequential,
   }
-  for name, run in runs.items():
-    states = multiseed.init_states(create, keys["init"])
-    if name == "sequential":  # One state per seed, as separate runs would hold.
-      states = [jax.tree.map(jax.numpy.copy, multiseed.take_seed(states, i))
-                for i in range(c.num_seeds)]
-    states, first, times = _time_calls(run, states, c.repeats)
+  load_before = os.getloadavg()
+  results, final = {}, {}
+  for name, call in calls.items():
+    if name == "vmapped":
+      states = vmapped.init_state()
+    else:  # One state per seed, as separate runs would hold; one init program.
+      states = [singles[0].init(run.keys["init"]) for run in singles]
+    states, first, times = _time_calls(call, states, bench.repeats)
     median = statistics.median(times)
     results[name] = {
         "first_call_seconds": round(first, 3),
         "compile_seconds_estimate": round(max(first - median, 0.0), 3),
         "timed_call_seconds": [round(t, 3) for t in times],
         "median_call_seconds": round(median, 3),
-        "seed_steps_per_second": round(c.num_seeds * c.num_steps / median, 1),
+        "seed_steps_per_second": round(num_seeds * steps / median, 1),
     }
     if name == "sequential":
-      states = jax.tree.map(lambda *xs: np.stack(xs), *[s.generator.params for s in states])
+      params = jax.tree.map(lambda *xs: np.stack(xs), *[s.generator.params for s in states])
     else:
-      states = states.generator.params
-    final[name] = jax.tree.leaves(jax.device_get(states))
+      params = states.generator.params
+    final[name] = jax.tree.leaves(jax.device_get(params))
     print(f"{name}: {results[name]}", flush=True)
   max_difference = max(float(np.max(np.abs(a - b)))
                        for a, b in zip(final["vmapped"], final["sequential"]))
   report = {
-      "what": (f"{c.num_seeds} seeds x {c.num_steps} steps of the {c.model} GAN on the "
-               f"{c.mixture}: one vmapped program vs the same seeds one after another"),
+      "what": (f"{num_seeds} seeds x {steps} steps of the {run_config.model.name} GAN on "
+               f"{run_config.dataset}: one vmapped program vs the same seeds one after "
+               f"another"),
       "speedup_vmapped_over_sequential": round(
           results["sequential"]["median_call_seconds"] /
           results["vmapped"]["median_call_seconds"], 2),
@@ -143,7 +157,7 @@ def main(argv):
       "load_average_after": [round(x, 2) for x in os.getloadavg()],
       "jax_version": jax.__version__,
       "python": platform.python_version(),
-      "config": json.loads(c.to_json_best_effort()),
+      "config": {**json.loads(run_config.to_json_best_effort()), "bench": bench.to_dict()},
   }
   text = json.dumps(report, indent=2)
   print(text)
@@ -153,4 +167,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  run_cli(main)
+  run_cli(main, arguments=("out",))

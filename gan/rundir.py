@@ -5,6 +5,7 @@
   config_changes.jsonl config changes made on resume (`allow_config_change`)
   metrics.jsonl        the logs (`gan.writers`)
   checkpoints/<step>/  Orbax checkpoints (`gan.checkpointing`)
+  RUNNING              present while a run trains: left behind, it says the last run died
 
 Every JSON file is written through a temporary file and a rename, so a run killed
 mid-write leaves the old file or the new one, never half.
@@ -25,6 +26,7 @@ CONFIG_FILE = "config.json"
 DATA_FILE = "data.json"
 CHANGES_FILE = "config_changes.jsonl"
 METRICS_FILE = "metrics.jsonl"
+RUNNING_FILE = "RUNNING"
 
 
 def write_json_atomically(path: str, value: Any) -> None:
@@ -77,13 +79,18 @@ def load_data_spec(workdir: str) -> DataSpec:
                     f"gan.program, or is damaged") from error
 
 
-def config_changes(saved: ml_collections.ConfigDict,
-                   config: ml_collections.ConfigDict) -> dict[str, list]:
-  """{field: [saved, new]} for every field that differs and changes the run."""
+def config_changes(saved: ml_collections.ConfigDict, config: ml_collections.ConfigDict, *,
+                   everything: bool = False) -> dict[str, list]:
+  """{field: [saved, new]} for every field that differs and changes the run.
+
+  With `everything`, also the fields that may change freely on resume
+  (`gan.config.resumable_fields`).
+  """
   old = config_lib.flatten(config_lib.to_json_dict(saved))
   new = config_lib.flatten(config_lib.to_json_dict(config))
+  free = frozenset() if everything else config_lib.resumable_fields(saved)
   return {k: [old.get(k), new.get(k)] for k in sorted(set(old) | set(new))
-          if k not in config_lib.RESUMABLE_FIELDS and old.get(k) != new.get(k)}
+          if k not in free and old.get(k) != new.get(k)}
 
 
 def prepare(workdir: str, config: ml_collections.ConfigDict,
@@ -136,10 +143,45 @@ def write_new_run(workdir: str, config: ml_collections.ConfigDict, spec: DataSpe
 
 def record_changes(workdir: str, config: ml_collections.ConfigDict, step: int,
                    changes: dict) -> None:
-  """Appends the allowed changes to config_changes.jsonl and updates config.json."""
-  with open(os.path.join(workdir, CHANGES_FILE), "a", encoding="utf-8") as f:
-    f.write(json.dumps({"step": step, "changes": changes}) + "\n")
+  """Updates config.json to `config`; appends the allowed `changes` to config_changes.jsonl.
+
+  config.json is what a bare re-run resumes with, so it always holds the config the
+  run trains with now (a new num_steps or log period too).
+  """
+  if changes:
+    with open(os.path.join(workdir, CHANGES_FILE), "a", encoding="utf-8") as f:
+      f.write(json.dumps({"step": step, "changes": changes}) + "\n")
   write_json_atomically(os.path.join(workdir, CONFIG_FILE), config_lib.to_json_dict(config))
+
+
+def mark_running(workdir: str) -> None:
+  """Writes the `RUNNING` marker: this process (pid, host, time) trains the run."""
+  import socket  # pylint: disable=g-import-not-at-top
+  import time  # pylint: disable=g-import-not-at-top
+  write_json_atomically(os.path.join(workdir, RUNNING_FILE), {
+      "pid": os.getpid(), "host": socket.gethostname(),
+      "started": time.strftime("%Y-%m-%d %H:%M:%S")})
+
+
+def mark_stopped(workdir: str) -> None:
+  """Removes the `RUNNING` marker: the run ended with its state saved or a message."""
+  try:
+    os.remove(os.path.join(workdir, RUNNING_FILE))
+  except FileNotFoundError:
+    pass
+
+
+def unfinished_run(workdir: str) -> str:
+  """'' unless a run left its `RUNNING` marker behind; else who it was ("pid P on H, started T")."""
+  path = os.path.join(workdir, RUNNING_FILE)
+  if not os.path.exists(path):
+    return ""
+  try:
+    with open(path, encoding="utf-8") as f:
+      marker = json.load(f)
+    return f"pid {marker['pid']} on {marker['host']}, started {marker['started']}"
+  except (OSError, ValueError, KeyError, TypeError):
+    return "its marker is unreadable"
 
 
 def truncate_metrics(workdir: str, step: int) -> None:

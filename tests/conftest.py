@@ -20,6 +20,12 @@ SHARED_DATA = os.path.join(os.path.dirname(ROOT), "shared", "data")
 
 jax.config.update("jax_compilation_cache_dir", _CACHE_DIR)
 jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+# What every CPU build registers (`gan.backends.cpu.CPUBackend.prepare`): JAX's rolled
+# Threefry takes seconds to compile in every program that draws random numbers, and
+# tests draw them outside builds too. The bits are the same (tests/backends/threefry_test.py
+# checks both lowerings, and that importing gan registers nothing, in fresh processes).
+from gan.backends import threefry  # pylint: disable=g-import-not-at-top,wrong-import-position
+threefry.register_unrolled_cpu_lowering()
 
 
 def shared_data(name: str) -> str:

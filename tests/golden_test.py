@@ -197,10 +197,17 @@ def _check(name: str, result: dict) -> None:
         f"that wrote it ({golden['machine']})")
 
 
-@pytest.mark.parametrize("name", sorted(CASES))
+# The fast tier keeps a few MLP cases; every case runs in the full suite.
+FAST_CASES = ("mlp_non_saturating", "mlp_two_d_steps_ema", "mlp_blocks_of_2")
+
+
+@pytest.mark.parametrize("name", [
+    name if name in FAST_CASES else pytest.param(name, marks=pytest.mark.slow)
+    for name in sorted(CASES)])
 def test_golden_state_after_a_few_steps(name, mnist_npz):
   _check(name, summarise(train_case(CASES[name], mnist_npz)))
 
 
+@pytest.mark.slow
 def test_golden_mixture_lab():
   _check("mixture_lab_pacgan2", summarise(train_mixture_lab()))

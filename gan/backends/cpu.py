@@ -115,11 +115,13 @@ def _square(value: Any, rank: int = 2) -> int | None:
 
 def _is_plain(module, inputs) -> bool:
   """Whether a Flax convolution is one `cpu_conv` computes: 2-D NHWC, SAME, square."""
+  if isinstance(module.kernel_size, int):  # Flax reads an int as a 1-D kernel.
+    return False
   kernel = _square(module.kernel_size)
   stride = _square(module.strides)
   if getattr(inputs, "ndim", 0) != 4 or kernel is None or stride is None:
     return False
-  if not (isinstance(module.padding, str) and module.padding.upper() == "SAME"):
+  if module.padding != "SAME":  # Exactly Flax's spelling: others keep Flax's own checks.
     return False
   if _square(module.kernel_dilation) != 1 or module.mask is not None:
     return False

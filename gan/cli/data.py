@@ -12,7 +12,6 @@ from typing import Optional
 
 from absl import flags
 
-from gan import data
 from gan.cli import run_cli
 from gan.errors import UserError
 
@@ -22,6 +21,7 @@ def main(argv: list[str], tfds_data_dir: Optional[str] = None) -> None:
   if len(argv) != 4 or argv[1] != "convert":
     raise UserError(f"usage: python -m gan.cli.data convert SRC DST_DIR [--tfds_data_dir=D] "
                     f"(SRC: any --config.dataset value of an image data set), got {argv[1:]}")
+  from gan import data  # pylint: disable=g-import-not-at-top
   data.datasets.check_new_directory(argv[3])  # Before reading SRC, which may take long.
   dataset = data.load_dataset(argv[2], tfds_data_dir=tfds_data_dir)
   data.write_npy_dir(dataset, argv[3])

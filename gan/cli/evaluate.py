@@ -2,6 +2,7 @@ r"""Scores a run's generator and prints one JSON object (`gan.eval.evaluate.eval
 
   python -m gan.cli.evaluate --workdir=W [--dataset=../shared/data/mnist.npz]
   python -m gan.cli.evaluate --workdir=W --step=5000 --num_samples=10000 --extractor=DIR
+  python -m gan.cli.evaluate --floor --dataset=../shared/data/mnist.npz   # a perfect generator
 
 FID, KID, IS, precision/recall and density/coverage of `--num_samples` samples from
 the fixed evaluation key against as many real images, with the protocol (extractor
@@ -12,12 +13,19 @@ numbers on the same machine kind.
 """
 
 import json
+import os
 import sys
 import time
 
 from gan.cli import run_cli
 from gan.errors import UserError
-from gan.eval import evaluate, features
+
+SPLITS = ("train", "test")  # gan.eval.evaluate.SPLITS, without importing JAX for --help.
+
+
+def _classifier_config():
+  from gan.eval import features  # pylint: disable=g-import-not-at-top
+  return features.classifier_config()
 
 
 def _define_flags():
@@ -25,12 +33,15 @@ def _define_flags():
   from ml_collections import config_flags  # pylint: disable=g-import-not-at-top
   defined = {
       "workdir": flags.DEFINE_string("workdir", None, "The training run's workdir."),
+      "floor": flags.DEFINE_boolean(
+          "floor", False, "Score the --dataset's test split against its training split "
+          "instead of a run: what a perfect generator that does not copy reaches."),
       "step": flags.DEFINE_integer("step", None, "Checkpoint step (default: the newest)."),
       "num_samples": flags.DEFINE_integer(
           "num_samples", None, "Generated samples (default: the run's eval.num_samples)."),
       "num_real": flags.DEFINE_integer(
           "num_real", None, "Real images, the first of the split (default: num_samples)."),
-      "real_split": flags.DEFINE_enum("real_split", "train", list(evaluate.SPLITS),
+      "real_split": flags.DEFINE_enum("real_split", "train", list(SPLITS),
                                       "The real split compared with."),
       "sample_seed": flags.DEFINE_integer("sample_seed", 0, "Seed of the evaluation key."),
       "extractor": flags.DEFINE_string(
@@ -46,7 +57,7 @@ def _define_flags():
       "dc_k": flags.DEFINE_integer("dc_k", 5, "k of density/coverage."),
       "progress_bar": flags.DEFINE_boolean("progress_bar", True, "Progress on stderr."),
       "extractor_config": config_flags.DEFINE_config_dict(
-          "extractor_config", features.classifier_config(),
+          "extractor_config", _classifier_config(),
           "The recipe when the cached extractor must be trained."),
   }
   return defined
@@ -57,9 +68,25 @@ def main(argv, flag_values) -> None:
   if len(argv) > 1:
     raise UserError(f"unexpected arguments {argv[1:]}; use --workdir=W and flags")
   v = {name: flag.value for name, flag in flag_values.items()}
-  if not v["workdir"]:
-    raise UserError("--workdir is required: the training run to score")
+  if v["workdir"] and not v["floor"] and not os.path.isdir(v["workdir"]):
+    raise UserError(f"workdir {v['workdir']!r} does not exist; give a training run's workdir")
+  from gan.eval import evaluate  # pylint: disable=g-import-not-at-top
+  assert tuple(evaluate.SPLITS) == SPLITS
   start = time.perf_counter()
+  if v["floor"]:
+    if not v["dataset"]:
+      raise UserError("--floor scores a data set's test split against its training split; "
+                      "give it with --dataset=PATH")
+    result = evaluate.evaluate_floor(
+        v["dataset"], num_samples=v["num_samples"] or 10000, extractor_dir=v["extractor"],
+        extractor_config=v["extractor_config"], progress=v["progress_bar"],
+        kid_subsets=v["kid_subsets"], kid_subset_size=v["kid_subset_size"],
+        is_splits=v["is_splits"], pr_k=v["pr_k"], dc_k=v["dc_k"])
+    json.dump(result, sys.stdout, indent=2)
+    print(flush=True)
+    return
+  if not v["workdir"]:
+    raise UserError("--workdir is required: the training run to score (or --floor)")
   result = evaluate.evaluate_run(
       v["workdir"], step=v["step"], num_samples=v["num_samples"], num_real=v["num_real"],
       real_split=v["real_split"], sample_seed=v["sample_seed"], extractor_dir=v["extractor"],

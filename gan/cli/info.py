@@ -17,7 +17,6 @@ import sys
 
 from absl import flags
 
-from gan import checkpointing, rundir
 from gan.cli import run_cli
 from gan.errors import UserError
 
@@ -28,6 +27,7 @@ _EXPORT = flags.DEFINE_string("export", None, "Write the generator (what samplin
 
 def workdir_info(workdir: str, step=None) -> tuple[dict, dict]:
   """(the JSON-able summary, the restored raw state) of the run in `workdir`."""
+  from gan import checkpointing, rundir  # pylint: disable=g-import-not-at-top
   if not os.path.isdir(workdir):
     raise UserError(f"workdir {workdir!r} does not exist; give the --workdir of a training run")
   values = rundir.saved_config_values(workdir)
@@ -56,6 +56,7 @@ def main(argv):
     raise UserError("usage: python -m gan.cli.info WORKDIR [--step=N] [--export=FILE.npz]")
   summary, raw = workdir_info(argv[1], _STEP.value)
   if _EXPORT.value:
+    from gan import rundir  # pylint: disable=g-import-not-at-top
     rundir.export_generator(argv[1], raw, _EXPORT.value)
     summary["exported"] = os.path.abspath(_EXPORT.value)
   json.dump(summary, sys.stdout, indent=2)

@@ -11,12 +11,8 @@ grid has one row per class.
 
 import os
 
-import jax
-import jax.numpy as jnp
-import numpy as np
 from absl import flags
 
-from gan import images, rundir
 from gan.cli import run_cli
 from gan.errors import UserError
 
@@ -53,6 +49,11 @@ def main(argv):
       _check_writable(path, flag)
   if not _WORKDIR.value:
     raise UserError("--workdir is required: the training run's directory")
+  # Imported here: mistakes in the command line are reported before JAX loads.
+  import jax  # pylint: disable=g-import-not-at-top
+  import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  from gan import images, rundir  # pylint: disable=g-import-not-at-top
   run, state = rundir.restore(_WORKDIR.value, _STEP.value)
   if run.generate is None:
     raise UserError(f"the run in {_WORKDIR.value!r} (task {run.config.task}) does not "

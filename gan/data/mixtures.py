@@ -145,7 +145,7 @@ def mixture_batch(mixture: GaussianMixture, key: Array, step: Array, *, batch_si
   """The real batch of training step `step`: a pure function of (key, step).
 
   Draws `sample(mixture, fold_in(key, step), (d_steps, batch_size))`, one sub-batch per
-  discriminator update, the layout `gan.train_step` expects.
+  discriminator update, the layout the GAN task's step expects (`gan.tasks.gan`).
 
   Args:
     mixture: the mixture.

@@ -42,7 +42,7 @@ import optax
 from gan import images as images_lib
 from gan import losses
 from gan.errors import ConfigError
-from gan.eval import hooks as hooks_lib
+from gan.program import Hook
 from gan.metrics import modes as mode_metrics
 from gan.state import GANState, generate
 
@@ -184,7 +184,7 @@ def _round_down(n: int, multiple: int) -> int:
 
 
 def diagnostics_hook(run, *, classifier: Optional[Callable[[np.ndarray], np.ndarray]] = None,
-                     num_examples: int = DEFAULT_NUM_EXAMPLES) -> hooks_lib.Hook:
+                     num_examples: int = DEFAULT_NUM_EXAMPLES) -> Hook:
   """The hook that logs the diagnostics above every `config.eval.diagnostics_every` steps.
 
   Args:
@@ -197,7 +197,7 @@ def diagnostics_hook(run, *, classifier: Optional[Callable[[np.ndarray], np.ndar
       minibatch-std groups).
 
   Returns:
-    A `gan.eval.hooks.Hook` returning {name: float}.
+    A `gan.program.Hook` returning {name: float}.
   """
   config, dataset, parts = run.config, run.data, run.task.parts
   if config.task != "gan":
@@ -233,4 +233,4 @@ def diagnostics_hook(run, *, classifier: Optional[Callable[[np.ndarray], np.ndar
                                          num_classes))
     return values
 
-  return hooks_lib.Hook(every=config.eval.diagnostics_every, fn=diagnose, name="diagnostics")
+  return Hook(every=config.eval.diagnostics_every, fn=diagnose, name="diagnostics")

@@ -43,7 +43,7 @@ from gan import data as data_lib
 from gan import images as images_lib
 from gan.errors import UserError
 from gan.eval import features as features_lib
-from gan.eval import hooks as hooks_lib
+from gan.program import Hook
 from gan.metrics.frechet import fid as fid_fn
 from gan.metrics.inception_score import inception_score
 from gan.metrics.kernel import TORCH_FIDELITY_SEED, kid as kid_fn
@@ -94,7 +94,7 @@ class EvalProtocol:
         "real_split": f"{self.real_split}[:{self.num_real}]",
         "sample_seed": self.sample_seed,
         "sample_key": (f"jax.random.key({self.sample_seed}); samples [1000 i, 1000 (i + 1)) "
-                       f"from noise N(0, I) drawn with fold_in(key, i) (gan.sample.draw_samples)"),
+                       f"from noise N(0, I) drawn with fold_in(key, i) (gan.build.Run.sample)"),
         "fake_images": "uint8, round((G(z) + 1) * 127.5) clipped, as the real images",
         "generator_weights": "EMA when the run keeps one, else the generator's params",
         "kid_subsets": self.kid_subsets,
@@ -209,7 +209,7 @@ def evaluate_images(extractor: features_lib.FeatureExtractor, real: np.ndarray,
                     fake: np.ndarray, protocol: EvalProtocol, *,
                     progress: bool = False) -> dict[str, float]:
   """`score` of two sets of uint8 NHWC images, e.g. a test split against the training
-  split (the floor a perfect generator reaches) or samples saved by gan.sample.
+  split (the floor a perfect generator reaches) or samples saved by gan.cli.sample.
 
   Args:
     extractor: the `FeatureExtractor`.
@@ -273,8 +273,8 @@ def reference_extractor(dataset: data_lib.ImageDataset, *,
   if dataset.test_images.shape[0] == 0:
     raise UserError(f"the data set {dataset.name} has no test split, so its extractor's "
                     f"accuracy cannot be checked, and scores on it are not comparable with "
-                    f"the docs'; score against the full data set (--dataset=PATH, e.g. "
-                    f"../shared/data/mnist.npz), or pass --extractor=DIR")
+                    f"the docs'; score against the full data set (dataset=PATH, e.g. "
+                    f"../shared/data/mnist.npz), or give a trained extractor=DIR")
   recipe = ml_collections.ConfigDict(recipe or features_lib.classifier_config())
   recipe.progress_bar = bool(recipe.progress_bar and progress)
   extractor = features_lib.cached_extractor(dataset, recipe)
@@ -282,13 +282,13 @@ def reference_extractor(dataset: data_lib.ImageDataset, *,
   if accuracy is None or accuracy < min_accuracy:
     raise UserError(f"the extractor {extractor.name} classifies {accuracy} of {dataset.name}'s "
                     f"test images correctly, below {min_accuracy}; its features would make "
-                    f"poor scores: train it longer (--extractor_config.num_epochs) or on more "
+                    f"poor scores: train it longer (extractor_config.num_epochs=8) or on more "
                     f"data")
   return extractor
 
 
 def evaluation_hook(run, *, extractor: Optional[features_lib.FeatureExtractor] = None,
-                    progress: Optional[bool] = None) -> hooks_lib.Hook:
+                    progress: Optional[bool] = None) -> Hook:
   """A hook that scores the generator every `config.eval.every` steps.
 
   Uses `config.eval.num_samples` samples from the fixed evaluation key
@@ -303,7 +303,7 @@ def evaluation_hook(run, *, extractor: Optional[features_lib.FeatureExtractor] =
     progress: progress bars on stderr (default: `config.run.progress_bar`).
 
   Returns:
-    A `gan.eval.hooks.Hook` returning {metric name: float}.
+    A `gan.program.Hook` returning {metric name: float}.
   """
   config, dataset = run.config, run.data
   progress = bool(config.run.progress_bar) if progress is None else progress
@@ -322,7 +322,7 @@ def evaluation_hook(run, *, extractor: Optional[features_lib.FeatureExtractor] =
     del step
     return evaluate_generator(run, state, extractor, real_features, protocol, progress=progress)
 
-  return hooks_lib.Hook(every=config.eval.every, fn=evaluate_step, name="evaluation")
+  return Hook(every=config.eval.every, fn=evaluate_step, name="evaluation")
 
 
 def _load_real_data(spec: str, config, from_flag: bool) -> data_lib.ImageDataset:
@@ -417,4 +417,39 @@ def evaluate_run(workdir: str, *, step: Optional[int] = None, num_samples: Optio
           "model": config.model.get("name", config.task),
           "machine": machine_kind(),
       },
+  }
+
+
+def evaluate_floor(dataset: str, *, num_samples: int = 10000,
+                   extractor_dir: Optional[str] = None,
+                   extractor_config: Optional[ml_collections.ConfigDict] = None,
+                   progress: bool = True, **protocol_args) -> dict[str, Any]:
+  """The floor of the scores: the test split scored as if generated, against the training split.
+
+  What a perfect generator that does not copy its training set would reach, under the
+  protocol `evaluate_run` uses (test[:num_samples] in place of the samples,
+  train[:num_samples] as the real images), so a run's score can be read against it.
+  """
+  real = _load_real_data(dataset, ml_collections.ConfigDict({"data": {"tfds_data_dir": ""}}),
+                         from_flag=True)
+  protocol = make_protocol(num_fake=num_samples, num_real=None, split_size=real.num_train,
+                           **protocol_args)
+  if real.test_images.shape[0] == 0:
+    raise UserError(f"{real.name} has no test split to stand in for a perfect generator; give "
+                    f"the full data set (dataset=PATH, e.g. ../shared/data/mnist.npz)")
+  if real.test_images.shape[0] < num_samples:
+    raise UserError(f"the test split of {real.name} holds {real.test_images.shape[0]} images, "
+                    f"fewer than num_samples={num_samples}; lower num_samples")
+  extractor = (features_lib.load_extractor(extractor_dir) if extractor_dir else
+               reference_extractor(real, recipe=extractor_config, progress=progress))
+  reals, fakes = real_images(real, protocol), real.test_images[:num_samples]
+  metrics = evaluate_images(extractor, reals, fakes, protocol, progress=progress)
+  return {
+      "floor": f"{real.name} test[:{num_samples}] scored against train[:{protocol.num_real}]",
+      **metrics,
+      "protocol": {"extractor": extractor.describe(), **protocol.describe(),
+                   "real_data": {"dataset": real.name, "fingerprint":
+                                 features_lib.dataset_fingerprint(reals, real.train_labels[
+                                     :len(reals)])},
+                   "machine": machine_kind()},
   }

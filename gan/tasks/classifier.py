@@ -24,7 +24,7 @@ from gan.data import DataSpec
 from gan.errors import ConfigError
 from gan.images import to_float
 from gan.models.lenet import LeNet
-from gan.tasks import Task
+from gan.tasks.base import Task
 
 
 def check_config(config: ml_collections.ConfigDict) -> None:

@@ -35,7 +35,7 @@ from gan.errors import ConfigError
 from gan.images import to_float
 from gan.losses import GANLoss
 from gan.state import GANState, PlayerState, create_state, generate, learning_rate, make_optimizer
-from gan.tasks import Task
+from gan.tasks.base import Task
 
 Array = jax.Array
 

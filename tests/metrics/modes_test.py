@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from gan import mixtures
+from gan.data import mixtures
 from gan.errors import UserError
 from gan.metrics import modes
 

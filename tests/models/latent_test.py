@@ -7,8 +7,13 @@ import numpy as np
 import pytest
 
 from gan import models
+from gan.backends import threefry
 from gan.errors import UserError
 from gan.models.latent import DiscreteLatentGenerator, code_from_noise
+
+# What every run built on CPU registers (the same bits): XLA:CPU compiles JAX's own
+# rolled Threefry loop in seconds, and these tests draw random numbers op by op.
+threefry.register_unrolled_cpu_lowering()
 
 
 def test_codes_are_uniform_and_in_range():
@@ -52,13 +57,14 @@ def test_build_wraps_the_toy_generator_and_it_trains_like_any_other():
                               latent_codes=25)
   assert isinstance(generator, DiscreteLatentGenerator)
   z = jax.random.normal(jax.random.key(3), (32, 3))
-  variables = generator.init(jax.random.key(4), z)
-  out, _ = generator.apply(variables, z, mutable=["batch_stats"])
+  variables = jax.jit(generator.init)(jax.random.key(4), z)
+  out, _ = jax.jit(lambda v, z: generator.apply(v, z, mutable=["batch_stats"]))(variables, z)
   assert out.shape == (32, 2) and bool(jnp.all(jnp.isfinite(out)))
   # In eval mode the point depends on z_0 only through its code.
-  eval_out = generator.apply(variables, z, train=False)
+  infer = jax.jit(lambda v, z: generator.apply(v, z, train=False))
+  eval_out = infer(variables, z)
   z_same = z.at[:, 0].set(z[0, 0])
-  same = generator.apply(variables, z_same, train=False)
+  same = infer(variables, z_same)
   np.testing.assert_allclose(same[0], eval_out[0], rtol=1e-6)
 
 

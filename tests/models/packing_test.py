@@ -7,11 +7,16 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from gan import build, data, losses, models
 from gan import config as config_lib
-from gan import losses, models
-from gan.errors import UserError
+from gan.backends import threefry
+from gan.errors import ConfigError, UserError
 from gan.models import packing
 from gan.models.toy import LinearMaxout, ToyDiscriminator, ToyGenerator
+
+# What every run built on CPU registers (the same bits): XLA:CPU compiles JAX's own
+# rolled Threefry loop in seconds, and these tests draw random numbers op by op.
+threefry.register_unrolled_cpu_lowering()
 
 
 def test_pack_concatenates_consecutive_rows_along_the_last_axis():
@@ -26,7 +31,7 @@ def test_pack_concatenates_consecutive_rows_along_the_last_axis():
   np.testing.assert_array_equal(packed[1, ..., 3:], images[3])
   np.testing.assert_array_equal(packing.unpack(packed, 2), images)
   np.testing.assert_array_equal(packing.pack(images, 1), images)
-  with pytest.raises(UserError, match="multiple of --config.pack=4"):
+  with pytest.raises(UserError, match="multiple of config.model.pack=4"):
     packing.pack(images[:3], 4)
 
 
@@ -57,7 +62,7 @@ def test_packed_discriminator_judges_the_concatenated_samples():
 
 def test_packing_images_with_dcgan():
   _, d = models.build("dcgan", image_shape=(28, 28, 1), g_widths=(8, 8, 4), d_widths=(4, 8),
-                      pack=2, conv_impl="native")
+                      pack=2)
   rngs = {"params": jax.random.key(0), "dropout": jax.random.key(1)}
   variables = jax.eval_shape(lambda: d.init(rngs, jnp.zeros((1, 28, 28, 1)), train=False))
   kernel = variables["params"]["discriminator"]["Conv_0"]["kernel"]
@@ -141,8 +146,8 @@ def test_minibatch_std_option_builds_for_every_family():
 def test_toy_networks():
   g = ToyGenerator(data_shape=(2,), hidden_widths=(16, 16))
   z = jax.random.normal(jax.random.key(0), (10, 2))
-  variables = g.init(jax.random.key(1), z)
-  chex.assert_shape(g.apply(variables, z, train=False), (10, 2))
+  variables = jax.jit(g.init)(jax.random.key(1), z)
+  chex.assert_shape(jax.jit(lambda v, z: g.apply(v, z, train=False))(variables, z), (10, 2))
   assert "bias" not in variables["params"]["Dense_0"]  # BatchNorm follows.
   maxout = LinearMaxout(features=3, pieces=2)
   x = jax.random.normal(jax.random.key(2), (4, 5))
@@ -154,6 +159,9 @@ def test_toy_networks():
 
 def test_config_rejects_a_batch_that_does_not_split_into_packs():
   c = config_lib.base_config()
-  c.pack, c.batch_size = 3, 64
-  with pytest.raises(UserError, match="not a multiple of --config.pack=3"):
-    config_lib.validate(c)
+  c.model.pack, c.batch_size = 3, 64
+  # The builder checks the config before it touches data or devices.
+  with pytest.raises(ConfigError, match=r"config\.batch_size=64 is not a multiple of "
+                     r"config\.model\.pack=3") as error:
+    build.build(c, data.DataSpec("images", (28, 28, 1)))
+  assert error.value.field == "batch_size"

@@ -8,14 +8,22 @@ import numpy as np
 import pytest
 
 import conftest
-from gan import models, train
+from gan import build, data, models
+from gan.backends import threefry
+from gan.backends.cpu import CPUBackend
 
 _SHAPES = {"dcgan": dict(image_shape=(28, 28, 1), g_widths=(16, 8, 4), d_widths=(4, 8)),
            "mlp": dict(image_shape=(28, 28, 1), g_widths=(32,), d_widths=(32,))}
 
 
-def _dot_and_conv_dtypes(fn, *args) -> set:
-  """Operand dtypes of every dot_general and convolution in fn's jaxpr (nested too)."""
+# What every run built on CPU registers (the same bits): XLA:CPU compiles JAX's own
+# rolled Threefry loop in seconds.
+threefry.register_unrolled_cpu_lowering()
+
+
+def _dot_and_conv_dtypes(fn, *args, lowered=False) -> set:
+  """Operand dtypes of every dot_general and convolution in fn's jaxpr (nested too),
+  traced inside `CPUBackend().lowering()` when `lowered` (the CPU convolutions)."""
   found = set()
 
   def visit(jaxpr):
@@ -25,50 +33,64 @@ def _dot_and_conv_dtypes(fn, *args) -> set:
       for sub in jax.extend.core.jaxprs_in_params(eqn.params):
         visit(sub)
 
-  visit(jax.make_jaxpr(fn)(*args).jaxpr)
+  fresh = lambda *args: fn(*args)  # JAX caches traces by function, not by interceptor.
+  if lowered:
+    with CPUBackend().lowering():
+      visit(jax.make_jaxpr(fresh)(*args).jaxpr)
+  else:
+    visit(jax.make_jaxpr(fresh)(*args).jaxpr)
   return found
 
 
 @pytest.mark.parametrize("family", ["dcgan", "mlp"])
 def test_bfloat16_computes_in_bfloat16_and_keeps_float32_interfaces(family):
-  pairs = {dtype: models.build(family, dropout_rate=0.0, conv_impl="fast",
-                               compute_dtype=dtype, **_SHAPES[family])
+  pairs = {dtype: models.build(family, dropout_rate=0.0, compute_dtype=dtype,
+                               **_SHAPES[family])
            for dtype in ("float32", "bfloat16")}
   z = jax.random.normal(jax.random.key(0), (4, 100))
   g32, d32 = pairs["float32"]
   g16, d16 = pairs["bfloat16"]
-  g_vars = g32.init(jax.random.key(1), z, train=False)
-  d_vars = d32.init(jax.random.key(2), jnp.zeros((4, 28, 28, 1)), train=False)
+  init = lambda module, key, x: jax.jit(lambda k, x: module.init(k, x, train=False))(key, x)
+  g_vars = init(g32, jax.random.key(1), z)
+  d_vars = init(d32, jax.random.key(2), jnp.zeros((4, 28, 28, 1)))
   # The same parameters (float32, same tree) serve both precisions.
-  chex.assert_trees_all_equal_structs(g_vars, g16.init(jax.random.key(1), z, train=False))
+  chex.assert_trees_all_equal_structs(
+      g_vars, jax.eval_shape(lambda k, z: g16.init(k, z, train=False), jax.random.key(1), z))
   assert {x.dtype for x in jax.tree.leaves(g_vars)} == {jnp.dtype(jnp.float32)}
 
   def chain(g, d):
     return lambda gv, dv, z: d.apply(dv, g.apply(gv, z, train=False), train=False)
 
-  assert _dot_and_conv_dtypes(chain(g32, d32), g_vars, d_vars, z) == {"float32"}
-  assert _dot_and_conv_dtypes(chain(g16, d16), g_vars, d_vars, z) == {"bfloat16"}
-  images32 = g32.apply(g_vars, z, train=False)
-  images16 = g16.apply(g_vars, z, train=False)
-  logits16 = d16.apply(d_vars, images16, train=False)
+  for lowered in (False, True):  # Flax's layers, and the CPU backend's lowering of them.
+    assert _dot_and_conv_dtypes(chain(g32, d32), g_vars, d_vars, z,
+                                lowered=lowered) == {"float32"}
+    assert _dot_and_conv_dtypes(chain(g16, d16), g_vars, d_vars, z,
+                                lowered=lowered) == {"bfloat16"}
+  def images_and_logits(g, d):
+    images = lambda gv, z: g.apply(gv, z, train=False)
+    return jax.jit(lambda gv, dv, z: (images(gv, z), chain(g, d)(gv, dv, z)))(g_vars, d_vars, z)
+
+  images32, logits32 = images_and_logits(g32, d32)
+  images16, logits16 = images_and_logits(g16, d16)
   assert images16.dtype == logits16.dtype == jnp.float32
   # bfloat16 keeps 8 mantissa bits: close to float32, not equal.
   np.testing.assert_allclose(images16, images32, atol=0.05)
   assert float(jnp.max(jnp.abs(images16 - images32))) > 0
-  np.testing.assert_allclose(logits16, d32.apply(d_vars, images32, train=False),
-                             atol=0.05, rtol=0.05)
+  np.testing.assert_allclose(logits16, logits32, atol=0.05, rtol=0.05)
 
 
+@pytest.mark.slow  # Compiles the MLP step in both precisions.
 def test_bfloat16_train_step_updates_float32_state():
-  setups = {dtype: train.setup(conftest.tiny_mlp_config("mnist_5k", compute_dtype=dtype),
-                               (28, 28, 1)) for dtype in ("float32", "bfloat16")}
+  spec = data.DataSpec("mnist", (28, 28, 1))  # The data's shape; the batch is made here.
+  runs = {dtype: build.build(conftest.tiny_mlp_config("mnist", **{"model.compute_dtype": dtype}),
+                             spec) for dtype in ("float32", "bfloat16")}
   results = {}
-  for dtype, gan in setups.items():
-    state = gan.init_state()
-    batch = gan.shard_batch(np.random.default_rng(0).integers(0, 256, (1, 8, 28, 28, 1),
-                                                              dtype=np.uint8))
+  for dtype, run in runs.items():
+    state = run.init_state()
+    batch = run.shard({"image": np.random.default_rng(0).integers(0, 256, (1, 8, 28, 28, 1),
+                                                                  dtype=np.uint8)})
     for _ in range(3):
-      state, metrics = gan.train_step(state, batch, gan.train_key)
+      state, metrics = run.step(state, batch)
     assert float(metrics["nonfinite"]) == 0.0
     assert {x.dtype for x in jax.tree.leaves(state.generator.params)} == {
         jnp.dtype(jnp.float32)}

@@ -1,11 +1,12 @@
 """The speed benchmark: its command end to end, the references' work, and the multi-step.
 
-`make_multi_step` is checked against as many single steps. On XLA:CPU (JAX 0.10.2)
-they agree to float rounding, not bit for bit: 3 steps unrolled (the default)
-differ from 3 separate calls by at most 1.5e-8 in the state of both the tiny MLP
-and a tiny DCGAN (XLA fuses the combined program differently); a rolled scan
-(`unroll=1`) is bit-exact for the MLP and within 5.4e-7 for the DCGAN. Hence the
-tolerance below.
+The `jax_scan` implementation times the program's own block of steps
+(`config.run.steps_per_call`, `gan.build.repeat_step`), checked here against as
+many single steps. On XLA:CPU (JAX 0.10.2) they agree to float rounding, not bit
+for bit: XLA fuses the combined program differently (an unrolled block differed
+from separate calls by at most 1.5e-8 in the state of the tiny MLP and a tiny
+DCGAN; a rolled scan was bit-exact for the MLP and within 5.4e-7 for the DCGAN).
+Hence the tolerance below.
 """
 
 import json
@@ -17,14 +18,18 @@ import jax
 import numpy as np
 import pytest
 
+import conftest
 from conftest import run_module
 from experiments import benchmark
 from experiments import references as ref
-from gan import config as config_lib
-from gan import train
-from gan.train_step import make_multi_step
+from gan import build, data
+from gan.backends import threefry
+
+# What every run built on CPU registers (the same bits).
+threefry.register_unrolled_cpu_lowering()
 
 IMAGE_SHAPE = (28, 28, 1)
+SPEC = data.DataSpec("benchmark", IMAGE_SHAPE)  # As the benchmark's worker builds its run.
 
 
 def _mlp_matmul_flops(batch, g_widths, d_widths, pixels=784, noise_dim=100):
@@ -71,12 +76,16 @@ def test_hand_count_of_the_full_mlp_step():
 
 def test_our_step_does_exactly_the_hand_counted_matmuls():
   config = benchmark._our_config("mlp", 16, 0.25, [])  # pylint: disable=protected-access
-  assert config.g_widths == (32, 32) and config.batch_size == 16
-  gan = train.setup(config, IMAGE_SHAPE)
-  state = gan.init_state()
-  batch = gan.shard_batch(np.zeros((1, 16) + IMAGE_SHAPE, np.float32))
-  jaxpr = jax.make_jaxpr(gan.update)(state, batch, gan.train_key).jaxpr
+  assert config.model.g_widths == (32, 32) and config.batch_size == 16
+  run = build.build(config, SPEC)
+  state = jax.eval_shape(run.init, run.keys["init"])
+  batch = {"image": jax.ShapeDtypeStruct((1, 16) + IMAGE_SHAPE, np.float32)}
+  # The exact program the benchmark times (guarded, lowered for the platform).
+  jaxpr = run.compiled_step.trace(state, batch, run.step_keys).jaxpr.jaxpr
   assert _dot_general_flops(jaxpr) == _mlp_matmul_flops(16, (32, 32), (32, 32))
+  # The pure step of the task does the same matmuls.
+  pure = jax.make_jaxpr(run.task.step)(state, batch, run.step_keys["train"]).jaxpr
+  assert _dot_general_flops(pure) == _mlp_matmul_flops(16, (32, 32), (32, 32))
 
 
 def test_torch_reference_does_the_same_matmuls_and_has_our_parameter_count():
@@ -108,19 +117,27 @@ def test_summarize_takes_medians_and_spreads_over_all_repeats():
   assert summary["repeats"] == 4
 
 
+@pytest.mark.slow  # Three worker processes compile and time their steps.
 def test_benchmark_command_times_ours_and_a_reference_and_reports_ratios(tmp_path):
   impls = "jax,torch" if benchmark.available("torch") is None else "jax"
   out = tmp_path / "bench.jsonl"
+  # This checkout serves as its own baseline: the jax@baseline worker's plumbing.
   result = run_module("experiments.benchmark", "--cases=mlp", "--batch_sizes=8",
                       "--width_scales=0.125", f"--impls={impls}", "--rounds=2", "--repeats=2",
-                      "--min_repeat_seconds=0.01", "--config.conv_impl=native",
-                      f"--out={out}", timeout=300)
+                      "--min_repeat_seconds=0.01", "--config.run.backend=plain",
+                      f"--baseline_dir={conftest.ROOT}", f"--out={out}", timeout=300)
   assert result.returncode == 0, result.stderr[-3000:]
   record = json.loads(result.stdout.strip().splitlines()[-1])
   assert json.loads(out.read_text()) == record
   assert (record["case"], record["batch_size"], record["width_scale"]) == ("mlp", 8, 0.125)
+  assert record["config_overrides"] == ["--config.run.backend=plain"]
   ours = record["impls"]["jax"]
-  assert ours["g_widths"] == [16, 16] and ours["conv_impl"] == "native"
+  assert ours["g_widths"] == [16, 16] and ours["backend_lowering"] == "plain"
+  baseline = record["impls"][benchmark.BASELINE]
+  assert baseline["backend_lowering"] == "xla_cpu"  # No overrides: the platform's own.
+  assert baseline["steps_per_s"] > 0 and len(baseline["steps_per_s_per_round"]) == 2
+  assert record["ratios"]["jax/jax@baseline"] == pytest.approx(
+      ours["steps_per_s"] / baseline["steps_per_s"])
   assert ours["repeats"] == 4 and len(ours["steps_per_s_per_round"]) == 2
   assert ours["steps_per_s"] > 0 and ours["images_per_s"] == pytest.approx(8 * ours["steps_per_s"])
   assert ours["compile_s"] > 0 and ours["peak_rss_mb"] > 50
@@ -134,10 +151,14 @@ def test_benchmark_command_times_ours_and_a_reference_and_reports_ratios(tmp_pat
     assert "jax/torch" in record["ratios_per_round"]
 
 
-def test_benchmark_rejects_an_unknown_case_in_one_line():
+def test_benchmark_rejects_an_unknown_case_and_a_bad_baseline_in_one_line(tmp_path):
   result = run_module("experiments.benchmark", "--cases=resnet")
   assert result.returncode == 2
   assert result.stderr.strip().startswith("error: unknown case 'resnet'")
+  result = run_module("experiments.benchmark", "--cases=mlp", f"--baseline_dir={tmp_path}")
+  assert result.returncode == 2
+  assert result.stderr.strip().startswith(f"error: --baseline_dir={str(tmp_path)!r} is not "
+                                          f"a checkout of this project")
 
 
 def test_plot_draws_the_three_scaling_curves(tmp_path):
@@ -155,42 +176,45 @@ def test_plot_draws_the_three_scaling_curves(tmp_path):
 # ----------------------------------------------------------------------- multi-step
 
 
-def _tiny_config():
-  c = config_lib.base_config()
-  c.model, c.g_widths, c.d_widths, c.dropout_rate = "mlp", (32,), (32,), 0.2
-  c.batch_size, c.noise_dim, c.d_steps, c.ema_decay = 8, 16, 2, 0.9
-  return c
+def _tiny_config(**fields):
+  """The tiny MLP with dropout and a generator EMA (the benchmark's float32 images)."""
+  return conftest.tiny_mlp_config("benchmark", **{
+      "model.dropout_rate": 0.2, "optim.ema_decay": 0.9, **fields})
 
 
-@pytest.mark.parametrize("unroll", [True, 1])
-def test_multi_step_equals_as_many_single_steps(unroll):
-  num_steps = 2
-  gan = train.setup(_tiny_config(), IMAGE_SHAPE)
+def _blocks_of(k):
+  """Fields of a run with blocks of k steps per call (periods multiples of k)."""
+  return {"run.steps_per_call": k, "num_steps": k, "run.checkpoint_every": k,
+          "run.log_every": k}
+
+
+def _singles_and_block(config_fields, num_steps):
+  """States and metrics of `num_steps` single-step calls and of one block of as many,
+  on the same float32 batches in [-1, 1] (as the benchmark's workers step)."""
+  single = build.build(_tiny_config(**config_fields), SPEC)
   rng = np.random.default_rng(0)
-  batches = rng.uniform(-1, 1, (num_steps, 2, 8) + IMAGE_SHAPE).astype(np.float32)
-
-  state, singles = gan.init_state(), []
+  images = rng.uniform(-1, 1, (num_steps, single.config.optim.d_steps, 8) + IMAGE_SHAPE)
+  images = images.astype(np.float32)
+  state, singles = single.init_state(), []
   for i in range(num_steps):
-    state, metrics = gan.train_step(state, gan.shard_batch(batches[i]), gan.train_key)
+    state, metrics = single.step(state, single.shard({"image": images[i]}))
     singles.append(jax.device_get(metrics))
+  block = build.build(_tiny_config(**config_fields, **_blocks_of(num_steps)), SPEC)
+  assert block.steps_per_call == num_steps
+  block_state, stacked = block.step(block.init_state(),
+                                    block.shard({"image": images}, block=True))
+  return jax.device_get(state), singles, jax.device_get(block_state), jax.device_get(stacked)
 
-  multi_step = jax.jit(make_multi_step(gan.update, num_steps, unroll=unroll),
-                       donate_argnums=0)
-  multi_state, stacked = multi_step(gan.init_state(), batches, gan.train_key)
 
-  assert int(multi_state.step) == num_steps
-  expected = flax.serialization.to_state_dict(state)
-  actual = flax.serialization.to_state_dict(multi_state)
-  chex.assert_trees_all_close(actual, expected, rtol=1e-5, atol=1e-6)
+@pytest.mark.slow  # Two programs compiled (tests/build_test.py checks repeat_step fast).
+def test_multi_step_equals_as_many_single_steps():
+  # The MLP's block on XLA:CPU is a rolled scan; the DCGAN's unrolled one is pinned by
+  # tests/golden_test.py (dcgan_blocks_of_2).
+  num_steps = 2
+  state, singles, block_state, stacked = _singles_and_block({"optim.d_steps": 2}, num_steps)
+  assert int(block_state.step) == num_steps
+  chex.assert_trees_all_close(flax.serialization.to_state_dict(block_state),
+                              flax.serialization.to_state_dict(state), rtol=1e-5, atol=1e-6)
   for i in range(num_steps):
     chex.assert_trees_all_close(jax.tree.map(lambda m, i=i: m[i], stacked), singles[i],
                                 rtol=1e-5, atol=1e-6)
-
-
-def test_multi_step_refuses_a_block_of_the_wrong_length():
-  gan = train.setup(_tiny_config(), IMAGE_SHAPE)
-  multi_step = make_multi_step(gan.update, 3)
-  with pytest.raises(ValueError, match="3"):
-    multi_step(gan.init_state(), np.zeros((2, 2, 8) + IMAGE_SHAPE, np.float32), gan.train_key)
-  with pytest.raises(ValueError, match="positive"):
-    make_multi_step(gan.update, 0)

@@ -6,8 +6,16 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from gan import mixtures
+from gan import backends
+from gan.data import mixtures
 from gan.errors import UserError
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _platform_backend():
+  """Draws are traced as in a run: the builder prepares the platform's backend (on CPU, the
+  unrolled Threefry lowering: the same bits, compiled several times faster)."""
+  backends.for_platform(jax.default_backend()).prepare()
 
 
 def test_ring_has_eight_distinct_modes_on_the_unit_circle():
@@ -40,13 +48,15 @@ def test_samples_are_a_pure_function_of_key_and_step():
   np.testing.assert_array_equal(a, b)
   assert not np.array_equal(a, c)
   assert not np.array_equal(a[0], a[1])  # The two D updates see different points.
-  np.testing.assert_allclose(a, mixtures.sample(ring, jax.random.fold_in(key, 5), (2, 16)),
-                             atol=1e-6)  # jit may fuse mu + sigma * eps differently.
+  reference = jax.jit(lambda k: mixtures.sample(ring, jax.random.fold_in(k, 5), (2, 16)))
+  np.testing.assert_allclose(a, reference(key),
+                             atol=1e-6)  # XLA may fuse mu + sigma * eps differently.
 
 
 def test_samples_have_uniform_modes_and_the_mixture_std():
   grid = mixtures.get_mixture("grid")
-  points, modes = mixtures.sample_with_modes(grid, jax.random.key(0), (50000,))
+  points, modes = jax.jit(lambda k: mixtures.sample_with_modes(grid, k, (50000,)))(
+      jax.random.key(0))
   points, modes = np.asarray(points, np.float64), np.asarray(modes)
   counts = np.bincount(modes, minlength=25)
   assert counts.min() > 1800 and counts.max() < 2200  # 2000 expected, sd ~44.
@@ -69,7 +79,9 @@ def test_mixtures_hash_by_value_for_jit():
 def test_stacked_mnist_batches_stack_three_training_digits():
   digits = jnp.asarray(np.arange(7)[:, None, None] * np.ones((1, 4, 4)), jnp.uint8)
   key = jax.random.key(0)
-  batch = mixtures.stacked_mnist_batch(key, 2, digits, batch_size=500, d_steps=2)
+  draw = jax.jit(lambda step: mixtures.stacked_mnist_batch(key, step, digits, batch_size=500,
+                                                           d_steps=2))
+  batch = draw(2)
   chex.assert_shape(batch, (2, 500, 4, 4, 3))
   assert batch.dtype == jnp.uint8
   batch = np.asarray(batch)
@@ -77,30 +89,43 @@ def test_stacked_mnist_batches_stack_three_training_digits():
   np.testing.assert_array_equal(batch, np.broadcast_to(batch[:, :, :1, :1, :], batch.shape))
   triples = batch[:, :, 0, 0, :].reshape(-1, 3)
   assert len({tuple(t) for t in triples.tolist()}) > 200  # Of 7^3 = 343, independent draws.
-  np.testing.assert_array_equal(batch, mixtures.stacked_mnist_batch(key, 2, digits,
-                                                                    batch_size=500, d_steps=2))
-  assert not np.array_equal(batch, mixtures.stacked_mnist_batch(key, 3, digits,
-                                                                batch_size=500, d_steps=2))
+  np.testing.assert_array_equal(batch, draw(2))
+  assert not np.array_equal(batch, draw(3))
 
 
+@pytest.mark.slow
 def test_the_experiment_prints_the_table_and_writes_plots(tmp_path):
   from conftest import run_module  # pylint: disable=g-import-not-at-top
   result = run_module(
       "experiments.mixture_of_gaussians", f"--workdir={tmp_path}", f"--plots_dir={tmp_path}/d",
-      "--config.mixture=grid", "--config.packs=(2,)", "--config.num_seeds=2",
-      "--config.g_widths=(8,8)", "--config.d_widths=(8,)", "--config.num_steps=6",
-      "--config.steps_per_call=3", "--config.batch_size=8", "--config.num_eval_samples=100",
-      "--config.rejection=True", "--config.rejection_steps=5",
-      "--config.rejection_batch_size=16", "--config.rejection_candidates=4000")
+      "--config.dataset=mixture:grid", "--config.lab.packs=(2,)", "--config.run.num_seeds=2",
+      "--config.model.g_widths=(8,8)", "--config.model.d_widths=(8,)", "--config.num_steps=6",
+      "--config.run.steps_per_call=3", "--config.run.log_every=3",
+      "--config.run.checkpoint_every=6", "--config.lab.d_inputs=4",
+      "--config.lab.num_eval_samples=100", "--config.lab.rejection=True",
+      "--config.lab.rejection_steps=5", "--config.lab.rejection_batch_size=16",
+      "--config.lab.rejection_candidates=4000")
   assert result.returncode == 0, result.stderr[-3000:]
   assert "PacGAN2" in result.stdout and "23.8 +- 0.7" in result.stdout  # The paper's row.
   assert "PacGAN2 + DRS" in result.stdout and "rejection sampling: classifier loss" in result.stdout
   import json  # pylint: disable=g-import-not-at-top
   rows = json.loads((tmp_path / "results.json").read_text())["rows"]
   assert [r["name"] for r in rows] == ["PacGAN2", "PacGAN2 + DRS"]
-  assert len(rows[0]["per_seed"]) == 2 and rows[0]["history"][-1]["step"] == 6
+  assert rows[0]["seeds"] == [0, 1] and len(rows[0]["per_seed"]) == 2
+  for row in rows:
+    for seed in row["per_seed"]:
+      assert seed["modes"] == sum(c > 0 for c in seed["counts"]) <= 25
+      # Of 100 samples, high_quality % of them are counted in a mode.
+      assert sum(seed["counts"]) == pytest.approx(seed["high_quality"])
   assert len(rows[1]["per_seed"]) == 2 and len(rows[1]["acceptance"]) == 2
   assert all(0 < a <= 1 for a in rows[1]["acceptance"])
+  # The row is a run of the program in its own workdir: logs to step 6, a checkpoint at 6.
+  row_dir = tmp_path / "pacgan2"
+  logged = [json.loads(line) for line in (row_dir / "metrics.jsonl").read_text().splitlines()]
+  assert [r["step"] for r in logged if "d_loss" in r] == [3, 6]
+  assert (row_dir / "checkpoints" / "6").is_dir()
+  assert json.loads((row_dir / "config.json").read_text())["model"]["pack"] == 2
+  assert json.loads((row_dir / "config.json").read_text())["batch_size"] == 8
   for name in ("scatter_grid_pacgan2.png", "d/mixtures_grid_pacgan2.png",
                "scatter_grid_pacgan2_drs.png", "d/mixtures_grid_pacgan2_drs.png"):
     assert (tmp_path / name).stat().st_size > 1000

@@ -1,19 +1,20 @@
 """Live diagnostics: held-out vs training accuracy of D, gradient norms, class histograms."""
 
-import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from gan import config as config_lib
-from gan import data, diagnostics, hooks, train
+import conftest
+from gan import build, data
+from gan.errors import ConfigError
+from gan.eval import diagnostics, features, hooks
 
 
 def test_accuracy_and_input_gradient_norm_by_hand():
   assert float(diagnostics.accuracy_real(jnp.array([1.0, -2.0, 0.5, 0.0]))) == 0.5
   w = jnp.array([3.0, 4.0])  # D(x) = <w, x>: ||grad|| = 5 everywhere.
-  x = jax.random.normal(jax.random.key(0), (6, 2))
+  x = jnp.asarray(np.random.default_rng(0).normal(size=(6, 2)), jnp.float32)
   assert float(diagnostics.input_gradient_norm(lambda v: v @ w, x)) == pytest.approx(5.0)
   packed = lambda v: v.reshape(3, 4) @ jnp.array([3.0, 4.0, 0.0, 0.0])  # One output per pair.
   assert float(diagnostics.input_gradient_norm(packed, x)) == pytest.approx(5.0)
@@ -54,29 +55,43 @@ def test_sample_class_metrics_grey_and_stacked():
   assert "sample_class_frac/0" not in out
 
 
-def _tiny_setup(with_test_split=True):
+@pytest.fixture(autouse=True)
+def _empty_extractor_cache(monkeypatch, tmp_path):
+  """No cached classifier: the hook looks in the cache for the data set's extractor."""
+  monkeypatch.setenv(features.CACHE_ENV, str(tmp_path))
+
+
+def _tiny_dataset(with_test_split=True):
   rng = np.random.default_rng(0)
   images = rng.integers(0, 256, (64, 8, 8, 1), dtype=np.uint8)
   labels = rng.integers(0, 10, (64,))
-  dataset = data.from_arrays("tiny", images[:48], labels[:48],
-                             images[48:] if with_test_split else None,
-                             labels[48:] if with_test_split else None)
-  c = config_lib.base_config()
-  c.model, c.g_widths, c.d_widths, c.dropout_rate = "mlp", (8,), (8,), 0.3
-  c.batch_size, c.noise_dim, c.pack, c.diagnostics_every = 8, 4, 2, 1
-  gan = train.setup(c, dataset.image_shape)
-  return c, dataset, gan
+  return data.from_arrays("tiny", images[:48], labels[:48],
+                          images[48:] if with_test_split else None,
+                          labels[48:] if with_test_split else None)
 
 
-def test_the_hook_reports_train_and_heldout_accuracy_of_d():
-  c, dataset, gan = _tiny_setup()
-  (hook,) = hooks.default_hooks(c, dataset, gan)
-  hook = diagnostics.diagnostics_hook(c, dataset, gan, classifier=_intensity_classifier,
-                                      num_examples=16)
-  state = gan.init_state()
+def _tiny_run(dataset, **overrides):
+  """An MLP GAN (8-wide, dropout, packs of 2) on `dataset`, diagnostics every step."""
+  config = conftest.tiny_mlp_config("tiny", **{
+      "model.g_widths": (8,), "model.d_widths": (8,), "model.dropout_rate": 0.3,
+      "model.noise_dim": 4, "model.pack": 2, "eval.diagnostics_every": 1, **overrides})
+  return build.build(config, dataset)
+
+
+@pytest.fixture(scope="module")
+def tiny_run():
+  return _tiny_run(_tiny_dataset())
+
+
+def test_the_hook_reports_train_and_heldout_accuracy_of_d(tiny_run):
+  run, dataset = tiny_run, tiny_run.data
+  (default,) = hooks.default_hooks(run)
+  assert default.every == 1 and default.name == "diagnostics"
+  hook = diagnostics.diagnostics_hook(run, classifier=_intensity_classifier, num_examples=16)
+  state = run.init_state()
   values = hook(0, state)
-  d_apply = lambda x: state.discriminator.apply_fn({"params": state.discriminator.params},
-                                                   x.astype(np.float32) / 127.5 - 1, train=False)
+  d_apply = jax.jit(lambda x: state.discriminator.apply_fn(
+      {"params": state.discriminator.params}, x.astype(np.float32) / 127.5 - 1, train=False))
   train_acc = float(np.mean(np.asarray(d_apply(dataset.train_images[:16])) > 0))
   heldout_acc = float(np.mean(np.asarray(d_apply(dataset.test_images[:16])) > 0))
   assert values["d_acc_train_real"] == pytest.approx(train_acc)
@@ -87,11 +102,32 @@ def test_the_hook_reports_train_and_heldout_accuracy_of_d():
                "sample_class_kl", "sample_class_frac/0"):
     assert np.isfinite(values[name]), name
   assert sum(values[f"sample_class_frac/{k}"] for k in range(10)) == pytest.approx(1.0)
+  # The class histogram is that of the hook's fixed samples, G(z) for z from key(1).
+  z = jax.random.normal(jax.random.key(1), (16, 4))
+  samples = np.asarray(run.generate(state, {"z": z}))
+  expected = diagnostics.sample_class_metrics(samples, _intensity_classifier,
+                                              dataset.train_labels, 10)
+  assert {k: values[k] for k in expected} == pytest.approx(expected)
   assert hook(0, state) == values  # Fixed batches: same state, same numbers.
 
 
 def test_no_test_split_means_no_heldout_metrics():
-  c, dataset, gan = _tiny_setup(with_test_split=False)
-  values = diagnostics.diagnostics_hook(c, dataset, gan, num_examples=16)(0, gan.init_state())
-  assert "d_acc_heldout_real" not in values and "d_acc_train_real" in values
+  run = _tiny_run(_tiny_dataset(with_test_split=False))
+  values = diagnostics.diagnostics_hook(run, num_examples=16)(0, run.init_state())
+  assert "d_acc_heldout_real" not in values and "d_overfit_gap" not in values
+  assert "d_acc_train_real" in values
   assert not any(k.startswith("sample_") for k in values)  # No classifier cached for it.
+
+
+def test_the_hooks_the_config_asks_for_and_refuses():
+  assert hooks.default_hooks(_tiny_run(_tiny_dataset(), **{"eval.diagnostics_every": 0})) == []
+  # Diagnostics are for the unconditional GAN; every hook needs an image data set.
+  conditional = _tiny_run(_tiny_dataset(), task="conditional_gan", **{"model.pack": 1})
+  with pytest.raises(ConfigError, match=r"^config\.eval\.diagnostics_every=1 is for the "
+                                        r"unconditional GAN, not task conditional_gan"):
+    hooks.default_hooks(conditional)
+  mixture = build.build(conftest.tiny_mlp_config("mixture:grid", **{
+      "model.name": "toy", "eval.every": 2}))
+  with pytest.raises(ConfigError, match=r"^config\.eval\.every=2 asks for evaluation during "
+                                        r"training, which needs an image data set"):
+    hooks.default_hooks(mixture)

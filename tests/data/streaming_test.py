@@ -13,7 +13,9 @@ import numpy as np
 import pytest
 
 import conftest
-from gan import data, info, train
+from gan import checkpointing, data, program, rundir
+from gan.cli import data as data_cli
+from gan.data import datasets
 from gan.errors import UserError
 
 
@@ -60,12 +62,15 @@ def test_streamed_batches_equal_in_memory_batches(small, seed):
   # 64 images, 2 x 8 per step: 4 steps an epoch; steps 0-9 cross two epoch boundaries.
   for step in range(10):
     for process_index, process_count in ((0, 1), (1, 2)):
-      kwargs = dict(batch_size=8, d_steps=2, seed=seed, process_index=process_index,
+      kwargs = dict(batch_size=8, sub_batches=2, seed=seed, process_index=process_index,
                     process_count=process_count)
-      expected = data.BatchSource(in_memory.train_images, **kwargs)(step)
-      got = data.BatchSource(streamed.train_images, **kwargs)(step)
-      assert got.dtype == np.uint8 and got.shape == expected.shape
-      assert np.array_equal(got, expected), (seed, step, process_index)
+      expected = data.HostBatches({"image": in_memory.train_images,
+                                   "label": in_memory.train_labels}, **kwargs)(step)
+      got = data.HostBatches({"image": streamed.train_images,
+                              "label": streamed.train_labels}, **kwargs)(step)
+      assert got["image"].dtype == np.uint8 and got["image"].shape == expected["image"].shape
+      assert np.array_equal(got["image"], expected["image"]), (seed, step, process_index)
+      assert np.array_equal(got["label"], expected["label"]), (seed, step, process_index)
 
 
 class _RecordingArray:
@@ -89,11 +94,12 @@ def _rows(keys):
 def test_a_batch_reads_only_its_rows_from_the_memory_map(small):
   _, _, directory = small
   images = data.load_dataset(directory).train_images
-  assert isinstance(images, data.NpyImages) and not isinstance(images, np.ndarray)
+  assert isinstance(images, datasets.NpyImages) and not isinstance(images, np.ndarray)
+  assert isinstance(images, data.RowArray)
   assert isinstance(images.memmap, np.memmap)
   assert os.path.samefile(images.memmap.filename, os.path.join(directory, "x_train.npy"))
   images.memmap = _RecordingArray(images.memmap)
-  batches = data.BatchSource(images, batch_size=8, d_steps=2, seed=3)
+  batches = data.HostBatches({"image": images}, batch_size=8, sub_batches=2, seed=3)
   for step in (0, 5):
     images.memmap.keys.clear()
     batches(step)
@@ -111,29 +117,49 @@ def test_opening_a_large_npy_dir_reads_almost_nothing(tmp_path):
   resident = lambda: int(open(statm).read().split()[1]) * page
   before = resident()
   ds = data.load_dataset(str(tmp_path))
-  batch = data.BatchSource(ds.train_images, batch_size=16, d_steps=1, seed=0)(123)
+  batch = data.HostBatches({"image": ds.train_images}, batch_size=16, sub_batches=1,
+                           seed=0)(123)["image"]
   assert ds.num_train == 200_000 and batch.shape == (1, 16, 28, 28, 1)
   assert resident() - before < 20 * 2**20  # vs 157 MB if the array were read.
 
 
 def _mlp_config(dataset, **overrides):
-  return conftest.tiny_mlp_config(dataset, **{"num_steps": 4, "checkpoint_every": 2,
-                                           "log_every": 2, **overrides})
+  # The program saves a checkpoint at the last step: the one a resumed run starts from.
+  return conftest.tiny_mlp_config(dataset, **{"num_steps": 4, "run.checkpoint_every": 0,
+                                              "run.log_every": 2, **overrides})
 
 
+def _checkpoint_digest(workdir) -> str:
+  """sha256 of the newest checkpoint's every array (what `gan.cli.info` prints)."""
+  checkpointer = checkpointing.Checkpointer(str(workdir), create=False)
+  try:
+    return rundir.state_digest(checkpointer.restore())
+  finally:
+    checkpointer.close()
+
+
+@pytest.mark.slow
 def test_training_on_the_npy_dir_equals_the_npz_and_resumes_exactly(small, tmp_path):
   _, npz, directory = small
-  digest = lambda w: info.workdir_info(str(w))[0]["digest"]
-  train.train_and_evaluate(_mlp_config(npz), str(tmp_path / "npz"), hooks=[])
-  train.train_and_evaluate(_mlp_config(directory), str(tmp_path / "npy"), hooks=[])
-  train.train_and_evaluate(_mlp_config(directory, num_steps=2), str(tmp_path / "resumed"),
-                           hooks=[])
-  train.train_and_evaluate(_mlp_config(directory), str(tmp_path / "resumed"), hooks=[])
-  assert digest(tmp_path / "npy") == digest(tmp_path / "npz")
-  assert digest(tmp_path / "resumed") == digest(tmp_path / "npy")
+  quiet = lambda line: None
+  from_npz = program.train(_mlp_config(npz), str(tmp_path / "npz"), hooks=[], log=quiet)
+  from_npy = program.train(_mlp_config(directory), str(tmp_path / "npy"), hooks=[], log=quiet)
+  program.train(_mlp_config(directory, num_steps=2), str(tmp_path / "resumed"), hooks=[],
+                log=quiet)
+  lines = []
+  resumed = program.train(_mlp_config(directory), str(tmp_path / "resumed"), hooks=[],
+                          log=lines.append)
+  assert f"Resuming {tmp_path / 'resumed'} from step 2." in lines
+  assert int(from_npy.step) == int(resumed.step) == 4
+  assert rundir.state_digest(from_npy) == rundir.state_digest(from_npz)
+  assert rundir.state_digest(resumed) == rundir.state_digest(from_npy)
+  assert _checkpoint_digest(tmp_path / "npy") == _checkpoint_digest(tmp_path / "npz")
+  assert _checkpoint_digest(tmp_path / "resumed") == _checkpoint_digest(tmp_path / "npy")
+  # data.json is the run's DataSpec: enough to restore it without its data.
   with open(tmp_path / "npy" / "data.json", encoding="utf-8") as f:
     assert json.load(f) == {"dataset": "small_npy", "image_shape": [28, 28, 1],
-                            "num_train": 64, "num_test": 16}
+                            "num_classes": 10, "kind": "images", "drawn_on_device": False}
+  assert rundir.load_data_spec(str(tmp_path / "npy")) == data.spec_of(data.load(directory))
 
 
 def _npy_dir(path, **arrays):
@@ -172,13 +198,20 @@ def test_corrupt_npy_and_occupied_destination(tmp_path, small):
     data.write_npy_dir(small[0], directory)
 
 
-def test_convert_command(small, tmp_path):
+def test_convert_command(small, tmp_path, capsys):
   in_memory, npz, _ = small
-  data.main(["gan.data", "convert", npz, str(tmp_path / "converted")])
+  data_cli.main(["gan.cli.data", "convert", npz, str(tmp_path / "converted")])
+  assert f"wrote 64 train and 16 test images (28, 28, 1) to {tmp_path / 'converted'}" in (
+      capsys.readouterr().err)
   converted = data.load_dataset(str(tmp_path / "converted"))
   assert np.array_equal(np.asarray(converted.train_images), in_memory.train_images)
-  with pytest.raises(UserError, match="usage: python -m gan.data convert SRC DST_DIR"):
-    data.main(["gan.data", npz])
+  assert np.array_equal(converted.test_labels, in_memory.test_labels)
+  with pytest.raises(UserError, match=r"usage: python -m gan.cli.data convert SRC DST_DIR"):
+    data_cli.main(["gan.cli.data", npz])
+  # The destination is checked before the source is read.
+  with pytest.raises(UserError, match="not empty; give a new directory"):
+    data_cli.main(["gan.cli.data", "convert", str(tmp_path / "missing.npz"),
+                   str(tmp_path / "converted")])
 
 
 # ------------------------------------------------------------------- TFDS data_source
@@ -227,7 +260,7 @@ def _sorted_rows(images, labels):
 def test_tfds_source_reads_by_index_the_data_it_was_given(tiny_tfds, tmp_path):
   data_dir, expected = tiny_tfds
   streamed = data.load_dataset("tfds_source:tiny_digits", tfds_data_dir=data_dir)
-  assert isinstance(streamed.train_images, data.TfdsImages)
+  assert isinstance(streamed.train_images, datasets.TfdsImages)
   assert streamed.name == "tiny_digits" and streamed.image_shape == (8, 8, 1)
   for split in ("train", "test"):
     got = _sorted_rows(getattr(streamed, f"{split}_images"), getattr(streamed, f"{split}_labels"))
@@ -236,9 +269,14 @@ def test_tfds_source_reads_by_index_the_data_it_was_given(tiny_tfds, tmp_path):
   assert int(streamed.train_labels.max()) == int(expected.train_labels.max())
   # Batches: the records' own order, read by index, as from the same rows in memory.
   whole = np.asarray(streamed.train_images)
+  labels = np.asarray(streamed.train_labels)
   for step in (0, 3, 7):
-    got = data.BatchSource(streamed.train_images, batch_size=8, d_steps=2, seed=1)(step)
-    assert np.array_equal(got, data.BatchSource(whole, batch_size=8, d_steps=2, seed=1)(step))
+    got = data.HostBatches({"image": streamed.train_images, "label": streamed.train_labels},
+                           batch_size=8, sub_batches=2, seed=1)(step)
+    expected = data.HostBatches({"image": whole, "label": labels}, batch_size=8,
+                                sub_batches=2, seed=1)(step)
+    assert np.array_equal(got["image"], expected["image"])
+    assert np.array_equal(got["label"], expected["label"])
   # Converted to a .npy dir, chunk by chunk: the same rows in the same order.
   data.write_npy_dir(streamed, str(tmp_path / "npy"), chunk_rows=16)
   converted = data.load_dataset(str(tmp_path / "npy"))

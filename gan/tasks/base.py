@@ -1,0 +1,50 @@
+"""The `Task` record: the pure functions of one kind of model (see `gan.tasks`)."""
+
+import dataclasses
+from typing import Any, Callable, Optional
+
+import jax
+
+Array = jax.Array
+State = Any
+Batch = dict[str, Array]
+
+
+@dataclasses.dataclass(frozen=True)
+class Task:
+  """The pure functions of one kind of model.
+
+  Attributes:
+    name: the task's name in `TASKS`.
+    init: `init(key) -> state`, the step-0 state (a pytree with a `step` field).
+    step: `step(state, batch, key) -> (state, metrics)`, pure; `key` is the run's
+      constant key (the step folds `state.step` into it), `metrics` scalars.
+    batch_fields: the named arrays a batch holds (`gan.data` fills them); each has
+      shape (sub_batches, B, ...).
+    sub_batches: batches a step consumes (a GAN's discriminator updates per step).
+    generate: `generate(state, inputs) -> samples` in inference mode, or None for a
+      task that does not generate.
+    sample_inputs: `sample_inputs(key, n) -> inputs` of `generate` for n samples.
+    preview_inputs: the fixed inputs of the sample grids, `(key, n) -> inputs`
+      (default `sample_inputs`; a conditional task lays out one row per class).
+    grid_columns: columns of the sample grids (0: a square grid).
+    progress: the metrics the progress bar shows.
+    parts: the task's modules and settings, by name (`generator`, `loss`, ...), for
+      tools that look inside a model (diagnostics).
+  """
+
+  name: str
+  init: Callable[[Array], State]
+  step: Callable[[State, Batch, Array], tuple[State, dict[str, Array]]]
+  batch_fields: tuple[str, ...] = ("image",)
+  sub_batches: int = 1
+  generate: Optional[Callable[[State, dict], Array]] = None
+  sample_inputs: Optional[Callable[[Array, int], dict]] = None
+  preview_inputs: Optional[Callable[[Array, int], dict]] = None
+  grid_columns: int = 0
+  progress: tuple[str, ...] = ()
+  parts: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+  def grid_inputs(self, key: Array, n: int) -> dict:
+    """The inputs of a sample grid of n samples (`preview_inputs`, else `sample_inputs`)."""
+    return (self.preview_inputs or self.sample_inputs)(key, n)

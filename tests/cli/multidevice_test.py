@@ -1,0 +1,41 @@
+"""Multi-device runs on fake CPU devices do not deadlock: the issue's command, quiet and busy.
+
+Before the program bounded its queue of calls in flight (`gan.program`), this command
+aborted in 5 of 5 tries on a quiet 2-core machine (XLA:CPU's collective rendezvous
+timeout, exit 134, near step 25): with the host 16 steps ahead, the launch of a queued
+program held the thread the fourth device needed for the step's all-reduce. One quiet
+try therefore catches the regression; the busy try runs it while two other processes
+keep both cores busy, as the issue asks.
+"""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+import conftest
+
+
+def _busy_processes(n: int = 2) -> list[subprocess.Popen]:
+  return [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(n)]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("busy", [False, True], ids=["quiet", "cores_busy"])
+def test_the_issue_command_finishes_on_four_fake_devices(busy, tmp_path, mnist_npz):
+  workdir = tmp_path / "run"
+  others = _busy_processes() if busy else []
+  try:
+    result = conftest.run_module(
+        "experiments.dcgan_mnist", f"--config.dataset={mnist_npz}", "--config.batch_size=32",
+        "--config.num_steps=30", "--config.seed=3", f"--workdir={workdir}",
+        "--config.run.progress_bar=False", devices=4, timeout=900)
+  finally:
+    for process in others:
+      process.kill()
+      process.wait()
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert "rendezvous" not in result.stderr and "Termination timeout" not in result.stderr
+  assert os.listdir(workdir / "checkpoints") == ["30"]
+  assert not os.path.exists(workdir / "RUNNING")  # Finished: the marker is gone.
