@@ -27,7 +27,7 @@ from gan.errors import ConfigError
 RESUMABLE_FIELDS = frozenset({
     "num_steps", "data.tfds_data_dir", "run.checkpoint_every", "run.keep_checkpoints",
     "run.sample_every", "run.num_sample_images", "run.log_every", "run.progress_bar",
-    "run.on_nonfinite", "run.backend", "eval.every", "eval.num_samples",
+    "run.on_nonfinite", "run.backend", "run.max_train_seconds", "eval.every", "eval.num_samples",
     "eval.diagnostics_every",
 })
 
@@ -86,6 +86,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.loss.name = "non_saturating"  # A name in gan.losses.LOSSES.
   c.loss.penalty = "none"  # none | wgan_gp | r1 | r2
   c.loss.penalty_weight = 10.0
+  c.loss.penalty_every = 1  # Lazy penalty: every k-th step only, with k times the weight.
 
   c.optim = ml_collections.ConfigDict()
   c.optim.g_lr = 2e-4  # Adam, as in Radford et al. 2016 (the TF tutorial: 1e-4, betas 0.9/0.999).
@@ -94,6 +95,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.optim.beta2 = 0.999
   c.optim.lr_schedule = "constant"  # constant | cosine (decayed to 0 over num_steps).
   c.optim.ema_decay = 0.0  # Generator EMA; 0 = off, 0.999 typical.
+  c.optim.ema_warmup = False  # Decay min(ema_decay, (1 + t) / (10 + t)) at step t.
   c.optim.d_steps = 1  # Discriminator updates per generator update.
   c.optim.simultaneous = False  # True: D and G stepped at once from one fake batch (d_steps 1).
 
@@ -114,6 +116,9 @@ def base_config() -> ml_collections.ConfigDict:
   c.run.progress_bar = True
   c.run.on_nonfinite = "stop"  # stop | skip_step
   c.run.debug_nan_step = -1  # Tests only: the batch of this step becomes NaN; -1 = off.
+  # Stop (saving a checkpoint, scoring the end) once this many seconds of training have
+  # passed (scoring left out; logged as train_seconds); 0 = no limit. Resumable.
+  c.run.max_train_seconds = 0.0
   # auto: the platform's own lowering (gan.backends.cpu on CPU); plain: XLA's everywhere.
   c.run.backend = "auto"
 
@@ -245,6 +250,10 @@ def validate(config: ml_collections.ConfigDict) -> None:
   if not isinstance(debug, int) or isinstance(debug, bool) or debug < -1:
     raise ConfigError("run.debug_nan_step", debug, "must be a step >= 0, or -1 (off)")
   positive_int(config, "eval.num_samples")
+  budget = get(config, "run.max_train_seconds", 0)
+  if not isinstance(budget, (int, float)) or isinstance(budget, bool) or budget < 0:
+    raise ConfigError("run.max_train_seconds", budget, "must be a number of seconds >= 0 "
+                      "(0: no limit)")
 
 
 # ------------------------------------------------------------------------- help

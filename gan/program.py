@@ -94,6 +94,34 @@ def _mean_metrics(buffer: list[dict]) -> dict[str, float]:
   return means
 
 
+class _TrainClock:
+  """Wall and CPU seconds spent training, scoring hooks left out, across resumes.
+
+  Every log record holds `train_seconds` and `train_cpu_seconds` (this process's CPU
+  time, all threads): recipes compare at equal time by these. A resumed run starts
+  from the values of the last record it kept.
+  """
+
+  def __init__(self, wall: float = 0.0, cpu: float = 0.0):
+    self._wall0, self._cpu0 = time.perf_counter() - wall, time.process_time() - cpu
+    self._paused = None
+
+  def pause(self) -> None:
+    self._paused = (time.perf_counter(), time.process_time())
+
+  def resume(self) -> None:
+    wall, cpu = self._paused
+    self._wall0 += time.perf_counter() - wall
+    self._cpu0 += time.process_time() - cpu
+    self._paused = None
+
+  def read(self) -> dict[str, float]:
+    """The time trained so far; while paused, the time at the pause."""
+    wall, cpu = self._paused or (time.perf_counter(), time.process_time())
+    return {"train_seconds": round(wall - self._wall0, 3),
+            "train_cpu_seconds": round(cpu - self._cpu0, 3)}
+
+
 def _nonfinite_message(step: int, checkpointer) -> str:
   last = checkpointer.latest_step() if checkpointer else None
   where = checkpointer.directory if checkpointer else ""
@@ -236,6 +264,23 @@ def _loop(run: build_lib.Run, workdir, state, checkpointer, hooks, is_main, log)
   from tqdm.auto import tqdm  # pylint: disable=g-import-not-at-top
   progress = tqdm(total=num_steps, initial=start, unit="step", dynamic_ncols=True,
                   disable=not (is_main and config.run.progress_bar), file=sys.stderr)
+  clock = _TrainClock(*(rundir.last_train_times(workdir) if workdir and start else (0, 0)))
+  budget = config.run.max_train_seconds
+  hooked_step = None
+
+  def run_hooks(step: int) -> None:
+    nonlocal hooked_step
+    clock.pause()  # Scoring is not training: the clock stops.
+    for hook in hooks:
+      if hook.every and (step % hook.every == 0 or step == final_step_of_run):
+        check_finite()
+        values = hook(step, state)
+        if writer is not None and values:
+          writer.write(step, {**values, **clock.read()})
+    hooked_step = step
+    clock.resume()
+
+  final_step_of_run = num_steps
   in_flight: collections.deque = collections.deque()
   buffer, buffered_steps, tick = [], 0, time.perf_counter()
   stop_requests = faults.StopRequests(multiprocess=jax.process_count() > 1)
@@ -262,6 +307,7 @@ def _loop(run: build_lib.Run, workdir, state, checkpointer, hooks, is_main, log)
             means = _mean_metrics(buffer)
             now = time.perf_counter()
             means["steps_per_sec"] = buffered_steps / (now - tick)
+            means.update(clock.read())
             buffer, buffered_steps, tick = [], 0, now
             if writer is not None:
               writer.write(done, means)
@@ -271,12 +317,11 @@ def _loop(run: build_lib.Run, workdir, state, checkpointer, hooks, is_main, log)
                                f"(config.run.on_nonfinite='skip_step').")
             progress.set_postfix({name: f"{means[name]:.3f}" for name in run.task.progress
                                   if name in means}, refresh=False)
-        for hook in hooks:
-          if hook.every and done % hook.every == 0:
-            check_finite()
-            values = hook(done, state)
-            if writer is not None and values:
-              writer.write(done, values)
+        over_budget = bool(budget) and clock.read()["train_seconds"] >= budget
+        if over_budget:
+          final_step_of_run = done
+        if any(hook.every and (done % hook.every == 0 or over_budget) for hook in hooks):
+          run_hooks(done)
         if config.run.sample_every and done % config.run.sample_every == 0:
           save_samples(done)
         if config.run.checkpoint_every and done % config.run.checkpoint_every == 0:
@@ -288,9 +333,16 @@ def _loop(run: build_lib.Run, workdir, state, checkpointer, hooks, is_main, log)
                    f"again to resume" if checkpointer is not None else "no workdir to save to")
           raise faults.RunInterrupted(f"{name} at step {done}: {where}",
                                       signum=stop_requests.signum, step=done)
+        if over_budget:
+          log(f"Stopped at step {done}: {clock.read()['train_seconds']:.0f} s of training "
+              f"reached config.run.max_train_seconds={budget}.")
+          break
       while in_flight:
         finish_oldest()
       final = int(run.first_seed(state).step)
+      if hooks and hooked_step != final and final > start:
+        final_step_of_run = final
+        run_hooks(final)  # The last point of the curve: the state the run ends with.
       save_checkpoint(final)
       if not (config.run.sample_every and final % config.run.sample_every == 0 and
               final > start):

@@ -184,6 +184,22 @@ def unfinished_run(workdir: str) -> str:
     return "its marker is unreadable"
 
 
+def last_train_times(workdir: str) -> tuple[float, float]:
+  """(train_seconds, train_cpu_seconds) of the last log record that has them, else zeros."""
+  path = os.path.join(workdir, METRICS_FILE)
+  wall = cpu = 0.0
+  if os.path.exists(path):
+    with open(path, encoding="utf-8") as f:
+      for line in f:
+        try:
+          record = json.loads(line)
+        except ValueError:
+          continue
+        if isinstance(record, dict) and "train_seconds" in record:
+          wall, cpu = record["train_seconds"], record.get("train_cpu_seconds", 0.0)
+  return float(wall), float(cpu)
+
+
 def truncate_metrics(workdir: str, step: int) -> None:
   """Drops log records past `step` (and a half-written last line) left by a crash."""
   path = os.path.join(workdir, METRICS_FILE)

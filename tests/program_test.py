@@ -280,3 +280,45 @@ def test_sample_command_draws_the_labels_asked_for(conditional_runs, tmp_path):
   assert bad.returncode == 2 and len(lines) == 1, bad.stderr[-2000:]
   assert lines[0].startswith("error: --labels='12'") and "classes 0..9" in lines[0], lines[0]
   assert not (tmp_path / "bad.png").exists()
+
+
+# ------------------------------------------------ a training-time budget and its clock
+
+
+def test_time_budget_stops_the_run_scores_its_end_and_resumes_the_clock(tmp_path, digits):
+  import time  # pylint: disable=g-import-not-at-top
+  workdir = str(tmp_path / "budget")
+  calls = []
+
+  def probe(step, state):
+    del state
+    calls.append(step)
+    time.sleep(0.2)  # Scoring time: the training clock leaves it out.
+    return {"probe": float(step)}
+
+  hooks = [program.Hook(every=100, fn=probe, name="probe")]
+
+  def train(budget):
+    config = conftest.tiny_mlp_config(digits, num_steps=10**6, **{
+        "run.log_every": 50, "run.checkpoint_every": 10**5, "run.max_train_seconds": budget})
+    lines = []
+    start = time.perf_counter()
+    state = program.train(config, workdir, hooks=hooks, log=lines.append)
+    return int(state.step), lines, time.perf_counter() - start
+
+  first, lines, elapsed = train(1.0)
+  assert 0 < first < 10**6
+  assert any(line.startswith(f"Stopped at step {first}:") for line in lines), lines
+  assert info.workdir_info(workdir)[0]["checkpoints"][-1] == first
+  records = _records(workdir)
+  assert calls[-1] == first and records[-1]["step"] == first and "probe" in records[-1]
+  clock = [r["train_seconds"] for r in records]
+  assert clock == sorted(clock) and 1.0 <= clock[-1]
+  # The hooks' sleeps are not training time.
+  assert clock[-1] <= elapsed - 0.2 * len(calls)
+
+  second, lines, _ = train(2.0)  # A larger budget (resumable): the clock goes on.
+  assert second > first and f"Resuming {workdir} from step {first}." in lines
+  resumed = _records(workdir)[len(records):]
+  assert resumed[0]["train_seconds"] > clock[-1] and 2.0 <= resumed[-1]["train_seconds"]
+  assert all(r["step"] > first for r in resumed)

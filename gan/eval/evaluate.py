@@ -44,6 +44,7 @@ from gan import images as images_lib
 from gan.errors import UserError
 from gan.eval import features as features_lib
 from gan.program import Hook
+from gan.metrics.confidence import classifier_confidence
 from gan.metrics.frechet import fid as fid_fn
 from gan.metrics.inception_score import inception_score
 from gan.metrics.kernel import TORCH_FIDELITY_SEED, kid as kid_fn
@@ -53,7 +54,8 @@ SPLITS = ("train", "test")
 # The least test accuracy of a cached extractor that scores are computed with.
 MIN_TEST_ACCURACY = 0.98
 METRICS = ("fid", "kid", "kid_std", "inception_score", "inception_score_std", "precision",
-           "recall", "density", "coverage")
+           "recall", "density", "coverage", "mean_confidence", "confident_share",
+           "class_entropy")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -162,6 +164,8 @@ def score(real_features: np.ndarray, fake_features: np.ndarray, fake_logits: np.
   inception_score(_std)           `gan.metrics.inception_score` of the fakes' logits
   precision, recall               `gan.metrics.precision_recall`, k = pr_k
   density, coverage               `gan.metrics.density_coverage`, k = dc_k
+  mean_confidence, confident_share, class_entropy
+                                  `gan.metrics.confidence` of the fakes' logits (at 0.9)
 
   Args:
     real_features: (N_r, d) features of the real images.
@@ -202,6 +206,7 @@ def score(real_features: np.ndarray, fake_features: np.ndarray, fake_logits: np.
     out["density"], out["coverage"] = density_coverage(real_features, fake_features,
                                                        k=protocol.dc_k)
     bar.update(1)
+  out.update(classifier_confidence(fake_logits))
   return {name: float(out[name]) for name in METRICS}
 
 

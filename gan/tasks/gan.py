@@ -69,9 +69,15 @@ class StepConfig:
     d_steps: discriminator updates per generator update.
     noise_dim: dimension of z ~ N(0, I).
     ema_decay: generator EMA decay; 0 turns the EMA off.
+    ema_warmup: the decay at step t is min(ema_decay, (1 + t) / (10 + t)) (TensorFlow's
+      ExponentialMovingAverage with num_updates): early on the average follows the
+      generator instead of holding its random initial weights for ~1 / (1 - decay) steps.
     simultaneous: update D and G at once from one fake batch, both gradients taken at
       the current parameters (needs d_steps = 1); False alternates.
     conditional: the players take the batch's labels too.
+    penalty_every: lazy regularisation (Karras et al. 2020, StyleGAN2): the penalty is
+      computed on every k-th step only, with weight k * penalty_weight, so its expected
+      contribution is unchanged; 1 computes it every step.
   """
 
   loss: GANLoss
@@ -80,8 +86,10 @@ class StepConfig:
   d_steps: int
   noise_dim: int
   ema_decay: float = 0.0
+  ema_warmup: bool = False
   simultaneous: bool = False
   conditional: bool = False
+  penalty_every: int = 1
 
 
 def _sample_fake(g: PlayerState, params, key: Array, batch_size: int, noise_dim: int,
@@ -125,8 +133,8 @@ def make_train_step(cfg: StepConfig) -> Callable[[GANState, dict, Array],
         "d_grad_norm": optax.tree.norm(grads),
     }
 
-  def d_update(d: PlayerState, g: PlayerState, real: Array, cond: tuple,
-               keys) -> tuple[PlayerState, dict]:
+  def d_update(d: PlayerState, g: PlayerState, real: Array, cond: tuple, keys,
+               step: Array) -> tuple[PlayerState, dict]:
     noise_key, dropout_key, penalty_key = keys
     fake, _ = _sample_fake(g, g.params, noise_key, real.shape[0], cfg.noise_dim, cond)
     fake = jax.lax.stop_gradient(fake)
@@ -136,10 +144,16 @@ def make_train_step(cfg: StepConfig) -> Callable[[GANState, dict, Array],
       real_logits = _logits(d, params, real, real_key, cond)
       fake_logits = _logits(d, params, fake, fake_key, cond)
       loss = cfg.loss.discriminator(real_logits=real_logits, fake_logits=fake_logits)
-      penalty = cfg.penalty(
+      penalty_of = lambda: cfg.penalty(
           discriminator_fn=lambda x: _logits(d, params, x, penalty_dropout_key, cond),
           real_images=real, fake_images=fake, key=penalty_key)
-      return loss + cfg.penalty_weight * penalty, (loss, penalty, real_logits, fake_logits)
+      if cfg.penalty_every == 1:
+        penalty, weight = penalty_of(), cfg.penalty_weight
+      else:  # Lazy: only on every k-th step, k times the weight.
+        penalty = jax.lax.cond(step % cfg.penalty_every == 0, penalty_of,
+                               lambda: jnp.zeros((), jnp.float32))
+        weight = cfg.penalty_weight * cfg.penalty_every
+      return loss + weight * penalty, (loss, penalty, real_logits, fake_logits)
 
     grads, (loss, penalty, real_logits, fake_logits) = jax.grad(loss_fn, has_aux=True)(d.params)
     metrics = d_metrics_of(loss, penalty, real_logits, fake_logits, grads)
@@ -204,12 +218,17 @@ def make_train_step(cfg: StepConfig) -> Callable[[GANState, dict, Array],
       d_metrics = {}
       for i in range(cfg.d_steps):  # Unrolled: d_steps is small and static.
         d, d_metrics = d_update(d, state.generator, real[i], cond(i),
-                                (keys["d_noise"][i], keys["d_dropout"][i], keys["d_penalty"][i]))
+                                (keys["d_noise"][i], keys["d_dropout"][i], keys["d_penalty"][i]),
+                                state.step)
       g, g_metrics = g_update(state.generator, d, real[-1], cond(-1),
                               (keys["g_noise"], keys["g_dropout"]))
     ema = state.ema_params
     if ema is not None:
-      ema = optax.incremental_update(g.params, ema, step_size=1.0 - cfg.ema_decay)
+      decay = cfg.ema_decay
+      if cfg.ema_warmup:  # (1 + t) / (10 + t) until it reaches ema_decay.
+        t = state.step.astype(jnp.float32)
+        decay = jnp.minimum(decay, (1.0 + t) / (10.0 + t))
+      ema = optax.incremental_update(g.params, ema, step_size=1.0 - decay)
     new_state = state.replace(step=state.step + 1, generator=g, discriminator=d, ema_params=ema)
     return new_state, {**d_metrics, **g_metrics}
 
@@ -247,6 +266,10 @@ def check_config(config: ml_collections.ConfigDict) -> None:
   if config.optim.simultaneous and config.optim.d_steps != 1:
     raise ConfigError("optim.d_steps", config.optim.d_steps, "must be 1 with "
                       "config.optim.simultaneous=True (D is updated once per step)")
+  every = c.positive_int(config, "loss.penalty_every")
+  if every > 1 and config.optim.simultaneous:
+    raise ConfigError("loss.penalty_every", every, "is for alternating updates; use 1 with "
+                      "config.optim.simultaneous=True")
   if config.task == "conditional_gan":
     c.one_of(config, "model.conditioning", models.CONDITIONINGS)
     if pack != 1:
@@ -272,7 +295,9 @@ def make(config: ml_collections.ConfigDict, data: DataSpec) -> Task:
       penalty=losses_lib.get_penalty(config.loss.penalty),
       penalty_weight=float(config.loss.penalty_weight), d_steps=optim.d_steps,
       noise_dim=model.noise_dim, ema_decay=float(optim.ema_decay),
-      simultaneous=bool(optim.simultaneous), conditional=conditional)
+      ema_warmup=bool(optim.ema_warmup),
+      simultaneous=bool(optim.simultaneous), conditional=conditional,
+      penalty_every=config.loss.penalty_every)
   schedule = functools.partial(learning_rate, schedule=optim.lr_schedule,
                                num_steps=config.num_steps)
   g_optimizer = make_optimizer(schedule(optim.g_lr), optim.beta1, optim.beta2)

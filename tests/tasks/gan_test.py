@@ -346,3 +346,41 @@ def test_conditional_task_needs_labels_and_no_packing(labelled):
   with pytest.raises(ConfigError, match="model.pack"):
     build.build(conftest.tiny_mlp_config("labelled", task="conditional_gan",
                                          **{"model.pack": 2}), labelled)
+
+
+def test_lazy_penalty_runs_every_kth_step_with_k_times_the_weight():
+  fields = {"loss.penalty": "r1", "optim.d_steps": 1}
+  lazy = build.build(_config(**fields, **{"loss.penalty_every": 2,
+                                          "loss.penalty_weight": 5.0}), SPEC)
+  eager = build.build(_config(**fields, **{"loss.penalty_weight": 10.0}), SPEC)
+  lazy_state, lazy_history = _train(lazy, steps=2)
+  eager_state, eager_history = _train(eager, steps=1)
+  # Step 0 computes the penalty, weighted 2 x 5 = 10: the eager step at weight 10.
+  assert lazy_history[0]["penalty"] > 0 and lazy_history[1]["penalty"] == 0.0
+  np.testing.assert_allclose(lazy_history[0]["penalty"], eager_history[0]["penalty"], rtol=1e-6)
+  one_lazy_step, _ = _train(lazy, steps=1)
+  chex.assert_trees_all_close(one_lazy_step.discriminator.params,
+                              eager_state.discriminator.params, rtol=1e-5, atol=1e-7)
+  chex.assert_tree_all_finite(lazy_state.discriminator.params)
+
+
+def test_lazy_penalty_is_for_alternating_updates():
+  with pytest.raises(ConfigError, match="loss.penalty_every"):
+    build.build(_config(**{"loss.penalty": "r1", "loss.penalty_every": 4, "optim.d_steps": 1,
+                           "optim.simultaneous": True}), SPEC)
+  with pytest.raises(ConfigError, match="loss.penalty_every"):
+    build.build(_config(**{"loss.penalty_every": 0}), SPEC)
+
+
+def test_ema_warmup_follows_the_generator_early_then_reaches_the_decay():
+  run = build.build(_config(**{"optim.ema_decay": 0.999, "optim.ema_warmup": True}), SPEC)
+  state = run.init_state()
+  g0 = _first_kernel(jax.device_get(state.generator.params))
+  ema = g0
+  for t in range(3):  # Decay min(0.999, (1 + t) / (10 + t)): 0.1, 2/11, 3/12.
+    state, _ = run.step(state, _batch(run, t))
+    g = _first_kernel(jax.device_get(state.generator.params))
+    decay = (1 + t) / (10 + t)
+    ema = decay * ema + (1 - decay) * g
+    np.testing.assert_allclose(_first_kernel(jax.device_get(state.ema_params)), ema,
+                               rtol=1e-5, atol=1e-7)
