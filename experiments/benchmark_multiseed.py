@@ -36,6 +36,7 @@ from ml_collections import config_flags
 
 from gan import build
 from gan import config as config_lib
+from gan.backends import machine_kind
 from gan.cli import run_cli
 from gan.errors import UserError
 
@@ -157,6 +158,7 @@ def main(argv):
       "load_average_after": [round(x, 2) for x in os.getloadavg()],
       "jax_version": jax.__version__,
       "python": platform.python_version(),
+      "machine": machine_kind(),
       "config": {**json.loads(run_config.to_json_best_effort()), "bench": bench.to_dict()},
   }
   text = json.dumps(report, indent=2)
