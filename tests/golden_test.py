@@ -12,13 +12,12 @@ python -m pytest tests/golden_test.py`), and the redesign must reproduce them:
   and jaxlib), bit for bit: the digests are equal;
 - on any other machine, within float tolerance: float results differ across
   instruction sets (AVX2 vs AVX-512 reorder sums), so there only the probe values
-  are compared, to rtol 1e-3 (atol 1e-6).
+  are compared, to rtol 1e-3 (atol 1e-6), or a few bfloat16 ulps for the bfloat16 case.
 """
 
 import hashlib
 import json
 import os
-import platform
 
 import jax
 import jax.numpy as jnp
@@ -26,6 +25,7 @@ import numpy as np
 import pytest
 
 import conftest
+from gan import backends
 
 GOLDEN = os.path.join(os.path.dirname(__file__), "golden", "golden.json")
 WRITE = os.environ.get("GAN_WRITE_GOLDEN") == "1"
@@ -54,26 +54,10 @@ CASES = {
 }
 
 
-def machine_kind() -> str:
-  """What decides float results bit for bit: the CPU, its instruction sets, jax/jaxlib."""
-  model = platform.processor()
-  flags = set()
-  try:
-    with open("/proc/cpuinfo", encoding="utf-8") as f:
-      for line in f:
-        if line.startswith("model name") and not model:
-          model = line.split(":", 1)[1].strip()
-        elif line.startswith("model name"):
-          model = line.split(":", 1)[1].strip()
-        if line.startswith("flags"):
-          flags = set(line.split(":", 1)[1].split())
-          break
-  except OSError:
-    pass
-  isa = ",".join(sorted(f for f in flags if f.startswith(("avx", "fma", "amx"))))
-  import jaxlib  # pylint: disable=g-import-not-at-top
-  return (f"{platform.machine()}|{model}|{isa}|jax {jax.__version__}|"
-          f"jaxlib {jaxlib.__version__}|{jax.default_backend()}")
+# What decides float results bit for bit: the CPU, its instruction sets, jax/jaxlib. The
+# golden file was written with this function's own copy (before gan.backends existed);
+# its strings are the same.
+machine_kind = backends.machine_kind
 
 
 def _named_arrays(tree, prefix=""):
@@ -189,12 +173,24 @@ def _check(name: str, result: dict) -> None:
   expected = golden["cases"][name]
   assert sorted(result["probes"]) == sorted(expected["probes"]), name
   for part, value in expected["probes"].items():
-    np.testing.assert_allclose(result["probes"][part], value, rtol=1e-3, atol=1e-6,
-                               err_msg=f"{name}: {part}")
+    np.testing.assert_allclose(result["probes"][part], value, err_msg=f"{name}: {part}",
+                               **_tolerance(name))
   if golden["machine"] == machine_kind():
     assert result["digest"] == expected["digest"], (
         f"{name}: the state differs from the golden one bit for bit on the machine kind "
         f"that wrote it ({golden['machine']})")
+
+
+def _tolerance(name: str) -> dict:
+  """Across machine kinds: float32 cases to rtol 1e-3; bfloat16 ones to a few bf16 ulps.
+
+  bfloat16 keeps 8 bits of mantissa (a relative step of 2^-8 = 0.004): on an Intel Xeon
+  (AVX-512 FP16/VNNI) the bfloat16 DCGAN's optimizer moments after 3 steps differed from
+  the AMD EPYC's by up to 1.3% (6e-4 absolute) where float32 cases stay within 1e-3.
+  """
+  if "bfloat16" in name:
+    return {"rtol": 3e-2, "atol": 2e-3}
+  return {"rtol": 1e-3, "atol": 1e-6}
 
 
 # The fast tier keeps a few MLP cases; every case runs in the full suite.
