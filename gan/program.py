@@ -269,8 +269,9 @@ def _loop(run: build_lib.Run, workdir, state, checkpointer, hooks, is_main, log)
   hooked_step = None
 
   def run_hooks(step: int) -> None:
-    nonlocal hooked_step
-    clock.pause()  # Scoring is not training: the clock stops.
+    nonlocal hooked_step, tick
+    clock.pause()  # Scoring is not training: the clock stops (and steps/s leaves it out).
+    paused_at = time.perf_counter()
     for hook in hooks:
       if hook.every and (step % hook.every == 0 or step == final_step_of_run):
         check_finite()
@@ -278,6 +279,7 @@ def _loop(run: build_lib.Run, workdir, state, checkpointer, hooks, is_main, log)
         if writer is not None and values:
           writer.write(step, {**values, **clock.read()})
     hooked_step = step
+    tick += time.perf_counter() - paused_at
     clock.resume()
 
   final_step_of_run = num_steps
