@@ -1,0 +1,63 @@
+"""experiments.quality_study: recipes parse and make valid configs; a tiny study runs end to end."""
+
+import json
+
+import pytest
+
+import conftest
+from experiments import quality_study
+from gan import build, config as config_lib
+from gan.errors import UserError
+
+
+def test_named_and_inline_recipes_parse():
+  assert quality_study.parse_recipe("tutorial") == ("tutorial", quality_study.RECIPES["tutorial"])
+  name, overrides = quality_study.parse_recipe(
+      "mine=optim.ema_decay:0.99;model.d_widths:(8, 16);loss.name:hinge")
+  assert name == "mine"
+  assert overrides == {"optim.ema_decay": 0.99, "model.d_widths": (8, 16), "loss.name": "hinge"}
+  with pytest.raises(UserError, match="unknown recipe 'nope'"):
+    quality_study.parse_recipe("nope")
+
+
+@pytest.mark.parametrize("name", sorted(quality_study.RECIPES))
+def test_every_recipe_is_a_valid_config_with_the_study_settings(name):
+  config = quality_study.recipe_config(quality_study.RECIPES[name], seed=2, dataset="D",
+                                       budget=60.0, eval_every=300, eval_samples=1000,
+                                       max_steps=10_000)
+  config_lib.validate(config)
+  assert config.seed == 2 and config.run.max_train_seconds == 60.0
+  k = config.run.steps_per_call
+  assert config.eval.every % k == 0 and config.num_steps % k == 0
+  for path, value in quality_study.RECIPES[name].items():
+    assert config_lib.get(config, path) == value
+
+
+@pytest.mark.slow
+def test_a_tiny_study_writes_its_record_and_plot(tmp_path, mnist_npz):
+  from gan import data  # pylint: disable=g-import-not-at-top
+  from gan.eval import features  # pylint: disable=g-import-not-at-top
+  recipe = features.classifier_config()  # Tiny: 4 steps (the real LeNet takes minutes).
+  recipe.update(conv_widths=(4, 8), feature_dim=16, batch_size=32, num_steps=4,
+                num_train_examples=256, num_test_examples=100, progress_bar=False)
+  extractor = features.train_classifier(data.load_dataset(mnist_npz), recipe,
+                                        log=lambda line: None)
+  extractor_dir = features.save_extractor(extractor, str(tmp_path / "extractor"))
+  out, png = tmp_path / "study.json", tmp_path / "study.png"
+  result = conftest.run_module(
+      "experiments.quality_study", f"--workdir={tmp_path / 'runs'}", f"--dataset={mnist_npz}",
+      "--recipes=tiny=model.g_widths:(16,8,4);model.d_widths:(4,8);batch_size:16",
+      "--seeds=0,1", "--budget_seconds=3", "--eval_every=20", "--eval_samples=1000",
+      f"--out={out}", f"--plot={png}", f"--extractor={extractor_dir}", "--floor_record=",
+      timeout=900)
+  assert result.returncode == 0, result.stderr[-3000:]
+  record = json.loads(out.read_text())
+  runs = record["recipes"]["tiny"]["seeds"]
+  assert sorted(runs) == ["0", "1"]
+  for run in runs.values():
+    seconds = [p["train_seconds"] for p in run["curve"]]
+    assert seconds == sorted(seconds) and seconds[-1] >= 3
+    assert run["end"] == {k: run["curve"][-1][k] for k in run["end"]}
+    assert 0 <= run["end"]["confident_share"] <= 1 and run["end"]["fid"] > 0
+  assert record["recipes"]["tiny"]["end_mean_std"]["fid"][1] >= 0
+  assert png.stat().st_size > 0
