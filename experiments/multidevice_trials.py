@@ -10,6 +10,9 @@ the program bounded its calls in flight, `gan.program`),
   XLA_FLAGS=--xla_force_host_platform_device_count=4 python -m experiments.dcgan_mnist \
       --config.dataset=DATA --config.batch_size=32 --config.num_steps=30 --config.seed=3
 
+with, since the experiment's default networks became smaller, the networks it had then
+(`OLD_DEFAULT_NETWORK`: the TensorFlow tutorial's).
+
 `--busy` tries run it while two other processes spin on both cores. With
 `--baseline_dir` (a checkout of another commit) the tries run that commit's code, with
 its own flag names. Prints and writes one JSON record: every try's exit status, wall
@@ -33,6 +36,12 @@ _BASELINE = flags.DEFINE_string("baseline_dir", "", "Run this checkout's code in
 _KINDS = flags.DEFINE_list("kinds", ["quiet", "busy"], "Which tries: quiet, busy.")
 
 
+# experiments.dcgan_mnist's networks when the command deadlocked; its default is now a
+# smaller, faster pair (docs/quality.md), on which the queue fills more slowly.
+OLD_DEFAULT_NETWORK = ("--config.model.g_widths=(256,128,64)", "--config.model.d_widths=(64,128)",
+                       "--config.model.dropout_rate=0.3")
+
+
 def _try(root: str, data: str, busy: bool, pre_redesign: bool) -> dict:
   workdir = tempfile.mkdtemp(prefix="gan_multidevice_")
   env = dict(os.environ, PYTHONPATH=root,
@@ -41,6 +50,8 @@ def _try(root: str, data: str, busy: bool, pre_redesign: bool) -> dict:
   command = [sys.executable, "-m", "experiments.dcgan_mnist", f"--config.dataset={data}",
              "--config.batch_size=32", "--config.num_steps=30", "--config.seed=3",
              f"--workdir={workdir}", bar]
+  if not pre_redesign:  # The networks the command had then (the tutorial's, ~1 s a step).
+    command += list(OLD_DEFAULT_NETWORK)
   spinners = ([subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(2)]
               if busy else [])
   load = os.getloadavg()

@@ -61,8 +61,8 @@ def test_help_prints_the_docstring_the_flags_and_every_config_field():
     assert line in lines, line
     if path in comments:  # ... and its comment in base_config below it.
       assert lines[lines.index(line) + 1].strip() == comments[path], path
-  assert "Adam" in lines[lines.index("  --config.optim.g_lr=0.0002") + 1]
-  assert "--config.model.g_widths=(256, 128, 64)" in out  # dcgan_mnist's own value.
+  assert "Adam" in lines[lines.index("  --config.optim.g_lr=0.0005") + 1]
+  assert "--config.model.g_widths=(64, 32, 16)" in out  # dcgan_mnist's own value.
 
 
 @pytest.mark.parametrize("args,expected", [
