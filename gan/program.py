@@ -270,6 +270,7 @@ def _loop(run: build_lib.Run, workdir, state, checkpointer, hooks, is_main, log)
 
   def run_hooks(step: int) -> None:
     nonlocal hooked_step, tick
+    jax.block_until_ready(state)  # Steps still in flight are training time.
     clock.pause()  # Scoring is not training: the clock stops (and steps/s leaves it out).
     paused_at = time.perf_counter()
     for hook in hooks:
