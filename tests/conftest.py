@@ -12,6 +12,7 @@ import sys
 import tempfile
 
 import jax
+import numpy as np
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -39,6 +40,33 @@ def shared_data(name: str) -> str:
 @pytest.fixture(scope="session")
 def mnist_npz() -> str:
   return shared_data("mnist.npz")
+
+
+@pytest.fixture(scope="module")
+def digits(tmp_path_factory, mnist_npz):
+  """The first 2,048 training (and 256 test) MNIST digits, with their labels: a
+  subprocess reads them in milliseconds where the whole file takes a second."""
+  path = tmp_path_factory.mktemp("digits") / "mnist_2k.npz"
+  with np.load(mnist_npz) as full:
+    np.savez(path, x_train=full["x_train"][:2048], y_train=full["y_train"][:2048],
+             x_test=full["x_test"][:256], y_test=full["y_test"][:256])
+  return str(path)
+
+
+def lowered_jit(fn, lowered: bool):
+  """`fn`, jitted and traced inside `gan.backends.cpu.CPUBackend().lowering()` when
+  `lowered`. A fresh function each time: JAX caches traces by function (not by the Flax
+  interceptors in effect), so `fn` itself traced twice would give one program."""
+  from gan.backends.cpu import CPUBackend  # pylint: disable=g-import-not-at-top
+  jitted = jax.jit(lambda *args: fn(*args))
+
+  def call(*args):
+    if lowered:
+      with CPUBackend().lowering():
+        return jitted(*args)
+    return jitted(*args)
+
+  return call
 
 
 def run_module(module: str, *args: str, devices: int = 1, env=None, timeout: float = 600):
@@ -79,6 +107,22 @@ def tiny_mlp_config(dataset, **overrides):
   c.dataset, c.batch_size, c.model.noise_dim = dataset, 8, 16
   c.run.sample_every, c.run.progress_bar = 0, False
   return set_fields(c, **overrides)
+
+
+# The tiny LeNet extractor recipe the evaluation tests train (compiled once per session):
+# 4 steps of 32 on 256 digits, test accuracy on 100; trains in seconds.
+TINY_EXTRACTOR_RECIPE = {"conv_widths": (4, 8), "feature_dim": 16, "batch_size": 32,
+                         "num_steps": 4, "num_train_examples": 256, "num_test_examples": 100,
+                         "learning_rate": 3e-3, "progress_bar": False}
+
+
+def tiny_extractor_config(**overrides):
+  """`gan.eval.features.classifier_config()` with the tiny recipe, then `overrides`."""
+  from gan.eval import features  # pylint: disable=g-import-not-at-top
+  config = features.classifier_config()
+  for key, value in {**TINY_EXTRACTOR_RECIPE, **overrides}.items():
+    config[key] = value
+  return config
 
 
 # The narrow DCGAN the end-to-end tests train on the command line: a few steps compile

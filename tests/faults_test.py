@@ -291,15 +291,6 @@ CRASH_ARGS = (f"--config.num_steps={NUM_STEPS}", "--config.run.checkpoint_every=
               *conftest.SMALL_DCGAN_FLAGS)
 
 
-@pytest.fixture(scope="module")
-def digits(tmp_path_factory, mnist_npz):
-  """The first 2,048 MNIST training digits: a subprocess reads them in milliseconds."""
-  path = tmp_path_factory.mktemp("digits") / "mnist_2k.npz"
-  with np.load(mnist_npz) as full:
-    np.savez(path, x_train=full["x_train"][:2048], y_train=full["y_train"][:2048])
-  return str(path)
-
-
 def _popen(workdir, dataset):
   """`python -m experiments.dcgan_mnist` in the background, as `conftest.run_module` runs it."""
   env = dict(os.environ)

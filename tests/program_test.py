@@ -26,16 +26,6 @@ from gan.cli import info
 DCGAN = "experiments.dcgan_mnist"
 
 
-@pytest.fixture(scope="module")
-def digits(tmp_path_factory, mnist_npz):
-  """The first 2,048 training (and 256 test) digits of MNIST, with their labels."""
-  path = tmp_path_factory.mktemp("data") / "mnist_2k.npz"
-  with np.load(mnist_npz) as full:
-    np.savez(path, x_train=full["x_train"][:2048], y_train=full["y_train"][:2048],
-             x_test=full["x_test"][:256], y_test=full["y_test"][:256])
-  return str(path)
-
-
 def _train(module, workdir, *args, devices=1):
   result = run_module(module, f"--workdir={workdir}", *args, devices=devices)
   assert result.returncode == 0, result.stderr[-3000:]

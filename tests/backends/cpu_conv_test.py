@@ -19,6 +19,7 @@ import pytest
 from jax import lax
 from jax import test_util
 
+import conftest
 from gan.backends import cpu_conv, threefry
 from gan.backends.cpu import CPUBackend
 from gan.models.dcgan import DCGANDiscriminator, DCGANGenerator
@@ -60,25 +61,8 @@ def _normal(seed, shape):
   return jnp.asarray(np.random.default_rng(seed).standard_normal(shape), jnp.float32)
 
 
-def _traced(fn, lowered):
-  """`fn`, jitted and traced inside `CPUBackend().lowering()` when `lowered`.
-
-  A fresh function each time: JAX caches traces by function (not by the Flax
-  interceptors in effect), so `fn` itself traced twice would give one program.
-  """
-  jitted = jax.jit(lambda *args: fn(*args))
-
-  def call(*args):
-    if lowered:
-      with CPUBackend().lowering():
-        return jitted(*args)
-    return jitted(*args)
-
-  return call
-
-
 def _jaxpr(fn, *args, lowered):
-  """The jaxpr of `fn(*args)`, traced inside the lowering when `lowered` (see `_traced`)."""
+  """The jaxpr of `fn(*args)`, traced inside the lowering when `lowered` (see `conftest.lowered_jit`)."""
   fresh = lambda *args: fn(*args)
   if lowered:
     with CPUBackend().lowering():
@@ -88,7 +72,7 @@ def _jaxpr(fn, *args, lowered):
 
 def _init(module, key, *args, lowered, **kwargs):
   """`module.init(key, *args, **kwargs)`, jitted (eager init compiles every op)."""
-  return _traced(lambda key, *args: module.init(key, *args, **kwargs), lowered)(key, *args)
+  return conftest.lowered_jit(lambda key, *args: module.init(key, *args, **kwargs), lowered)(key, *args)
 
 
 def _outputs_and_grads(module, params, x, cotangent, lowered):
@@ -98,7 +82,7 @@ def _outputs_and_grads(module, params, x, cotangent, lowered):
     y, vjp = jax.vjp(lambda params, x: module.apply({'params': params}, x), params, x)
     return y, vjp(cotangent)
 
-  return _traced(run, lowered)(params, x)
+  return conftest.lowered_jit(run, lowered)(params, x)
 
 
 def _assert_close(actual, expected, rtol=1e-4):
@@ -216,8 +200,8 @@ def test_unhandled_configurations_keep_flax_own_call(cls, overrides, in_shape, c
   # The very same program inside the lowering: nothing was rerouted.
   assert _jaxpr(everything, key, x, lowered=True) == _jaxpr(everything, key, x, lowered=False)
   if computed:
-    chex.assert_trees_all_equal(_traced(everything, True)(key, x),
-                                _traced(everything, False)(key, x))
+    chex.assert_trees_all_equal(conftest.lowered_jit(everything, True)(key, x),
+                                conftest.lowered_jit(everything, False)(key, x))
 
 
 @pytest.mark.parametrize('cls', [nn.Conv, nn.ConvTranspose])
@@ -356,7 +340,7 @@ def test_r1_through_lowered_flax_layers_matches_flax():
     return jnp.sum(jax.grad(critic)(x) ** 2)
 
   run = jax.value_and_grad(r1)
-  _assert_close(_traced(run, True)(params), _traced(run, False)(params))
+  _assert_close(conftest.lowered_jit(run, True)(params), conftest.lowered_jit(run, False)(params))
 
 
 def test_bad_functional_impls_raise_value_error():

@@ -13,6 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+import conftest
 from gan import backends
 from gan.backends import cpu_conv, threefry
 from gan.backends.cpu import CPUBackend, bernoulli_mask
@@ -25,20 +26,6 @@ threefry.register_unrolled_cpu_lowering()
 
 def _normal(seed, shape):
   return jnp.asarray(np.random.default_rng(seed).standard_normal(shape), jnp.float32)
-
-
-def _jit(fn, lowered):
-  """`fn` jitted and traced inside the lowering when `lowered` (a fresh function: JAX
-  caches traces by function, not by the Flax interceptors in effect)."""
-  jitted = jax.jit(lambda *args: fn(*args))
-
-  def call(*args):
-    if lowered:
-      with CPUBackend().lowering():
-        return jitted(*args)
-    return jitted(*args)
-
-  return call
 
 
 class _Stack(nn.Module):
@@ -55,7 +42,7 @@ class _Stack(nn.Module):
 def _stack_outputs_and_grads(rate, x, key, lowered):
   f = lambda x, key: _Stack(rate).apply({}, x, rngs={'dropout': key})
   run = lambda x, key: (f(x, key), jax.grad(lambda x: jnp.sum(f(x, key) ** 2))(x))
-  return _jit(run, lowered)(x, key)
+  return conftest.lowered_jit(run, lowered)(x, key)
 
 
 @pytest.mark.parametrize('rate', [0.0, 0.3, 0.5, 0.9, 1.0])
@@ -116,8 +103,8 @@ def test_discriminator_is_unchanged_by_the_lowering():
     return f(params), jax.grad(lambda p: jnp.sum(f(p) ** 2))(params)
 
   key = jax.random.key(7)
-  expected, expected_grads = _jit(logits_and_grads, False)(variables['params'], x, key)
-  actual, actual_grads = _jit(logits_and_grads, True)(variables['params'], x, key)
+  expected, expected_grads = conftest.lowered_jit(logits_and_grads, False)(variables['params'], x, key)
+  actual, actual_grads = conftest.lowered_jit(logits_and_grads, True)(variables['params'], x, key)
   np.testing.assert_array_equal(actual, expected)
   np.testing.assert_array_equal(actual_grads['Dense_0']['kernel'],
                                 expected_grads['Dense_0']['kernel'])

@@ -6,7 +6,7 @@ import pytest
 
 import conftest
 from experiments import quality_study
-from gan import build, config as config_lib
+from gan import config as config_lib
 from gan.errors import UserError
 
 
@@ -37,11 +37,9 @@ def test_every_recipe_is_a_valid_config_with_the_study_settings(name):
 def test_a_tiny_study_writes_its_record_and_plot(tmp_path, mnist_npz):
   from gan import data  # pylint: disable=g-import-not-at-top
   from gan.eval import features  # pylint: disable=g-import-not-at-top
-  recipe = features.classifier_config()  # Tiny: 4 steps (the real LeNet takes minutes).
-  recipe.update(conv_widths=(4, 8), feature_dim=16, batch_size=32, num_steps=4,
-                num_train_examples=256, num_test_examples=100, progress_bar=False)
-  extractor = features.train_classifier(data.load_dataset(mnist_npz), recipe,
-                                        log=lambda line: None)
+  # The tiny extractor of the evaluation tests: the real LeNet takes minutes to train.
+  extractor = features.train_classifier(data.load_dataset(mnist_npz),
+                                        conftest.tiny_extractor_config(), log=lambda line: None)
   extractor_dir = features.save_extractor(extractor, str(tmp_path / "extractor"))
   out, png = tmp_path / "study.json", tmp_path / "study.png"
   result = conftest.run_module(

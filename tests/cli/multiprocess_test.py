@@ -76,15 +76,6 @@ def _assert_close(a, b, atol=1e-5):
 
 
 @pytest.fixture(scope="module")
-def digits(tmp_path_factory, mnist_npz):
-  """The first 2,048 MNIST training digits: a subprocess reads them in milliseconds."""
-  path = tmp_path_factory.mktemp("digits") / "mnist_2k.npz"
-  with np.load(mnist_npz) as full:
-    np.savez(path, x_train=full["x_train"][:2048], y_train=full["y_train"][:2048])
-  return str(path)
-
-
-@pytest.fixture(scope="module")
 def one_process_one_device(tmp_path_factory, digits):
   """The run of 6 steps, trained in this process (one device), checkpoints at 2, 4, 6."""
   from experiments import mlp_gan_mnist  # pylint: disable=g-import-not-at-top

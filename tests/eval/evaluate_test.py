@@ -25,20 +25,14 @@ from gan.images import to_uint8
 
 # The tiny extractor of tests/eval/features_test.py (the same programs, compiled once per
 # session): 4 steps of 32 on 256 digits, test accuracy on 100.
-TINY_RECIPE = {"conv_widths": (4, 8), "feature_dim": 16, "batch_size": 32, "num_steps": 4,
-               "num_train_examples": 256, "num_test_examples": 100, "learning_rate": 3e-3,
-               "progress_bar": False}
+TINY_RECIPE = conftest.TINY_EXTRACTOR_RECIPE
 NUM_SAMPLES = 200
 # The CLI's own arguments, written as flags in its messages (gan.cli.evaluate).
 CLI_ARGUMENTS = ("workdir", "step", "num_samples", "num_real", "real_split", "sample_seed",
                  "extractor", "dataset")
 
 
-def _recipe():
-  config = features.classifier_config()
-  for key, value in TINY_RECIPE.items():
-    config[key] = value
-  return config
+_recipe = conftest.tiny_extractor_config
 
 
 @pytest.fixture(scope="module")

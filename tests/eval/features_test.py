@@ -15,6 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+import conftest
 from gan import data
 from gan.errors import ConfigError, UserError
 from gan.eval import features
@@ -22,20 +23,8 @@ from gan.eval.evaluate import make_protocol, score
 from gan.models import lenet
 
 
-def _tiny_config(**overrides):
-  """A recipe that trains in seconds: 4 steps of 32 on 256 images, 100 test images."""
-  config = features.classifier_config()
-  config.conv_widths = (4, 8)
-  config.feature_dim = 16
-  config.batch_size = 32
-  config.num_steps = 4
-  config.num_train_examples = 256
-  config.num_test_examples = 100
-  config.learning_rate = 3e-3
-  config.progress_bar = False
-  for key, value in overrides.items():
-    config[key] = value
-  return config
+# 4 steps of 32 on 256 images, 100 test images: trains in seconds.
+_tiny_config = conftest.tiny_extractor_config
 
 
 @pytest.fixture(scope="module")
