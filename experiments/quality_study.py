@@ -178,9 +178,10 @@ def plot(record: dict, path: str, names=None) -> None:
       fids = [p["fid"] for p in run["curve"]]
       ax.plot(minutes, fids, color=color, alpha=0.25, lw=1)
       curves.append((minutes, fids))
-    grid = np.linspace(0, min(c[0][-1] for c in curves), 30)
+    # The mean where every seed has been scored (no extrapolation before the first point).
+    grid = np.linspace(max(c[0][0] for c in curves), min(c[0][-1] for c in curves), 30)
     mean = np.mean([np.interp(grid, m, f) for m, f in curves], axis=0)
-    ax.plot(grid[1:], mean[1:], color=color, lw=2, label=name)
+    ax.plot(grid, mean, color=color, lw=2, label=name)
   if record.get("floor"):
     ax.axhline(record["floor"], color="grey", ls=":", label="floor (test vs train)")
     ax.axhline(3 * record["floor"], color="grey", ls="--", lw=1, label="3 x floor")
