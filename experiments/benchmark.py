@@ -91,11 +91,11 @@ def _our_config(model: str, batch_size: int, width_scale: float, overrides: list
   experiment = importlib.import_module(CASES[model]["experiment"])
   # A private FlagValues: parses the overrides without touching absl's global flags.
   flag_values = flags.FlagValues()
-  config_flags.DEFINE_config_dict("config", experiment.get_config(), flag_values=flag_values)
-  config = flag_values.config
+  base = experiment.get_config()
   # The references' Adam (the DCGAN paper's), before the overrides.
-  config.optim.g_lr = config.optim.d_lr = ref.LEARNING_RATE
-  config.optim.beta1, config.optim.beta2 = ref.BETA1, ref.BETA2
+  base.optim.g_lr = base.optim.d_lr = ref.LEARNING_RATE
+  base.optim.beta1, base.optim.beta2 = ref.BETA1, ref.BETA2
+  config_flags.DEFINE_config_dict("config", base, flag_values=flag_values)
   flag_values(["benchmark", *overrides])
   config = flag_values.config
   if batch_size:

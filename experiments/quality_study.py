@@ -78,21 +78,44 @@ RECIPES = {
                          "model.d_widths": (8, 16)},
 }
 
-_WORKDIR = flags.DEFINE_string("workdir", "runs/quality", "Where the runs live.")
-_DATASET = flags.DEFINE_string("dataset", "../shared/data/mnist.npz", "Full MNIST.")
-_RECIPES = flags.DEFINE_list("recipes", ["tutorial"], f"Recipes, of {sorted(RECIPES)}, or "
-                             "NAME=field:value;field:value for one given here.")
-_SEEDS = flags.DEFINE_list("seeds", ["0", "1", "2"], "Seeds.")
-_BUDGET = flags.DEFINE_float("budget_seconds", 180.0, "Training seconds per run.")
-_EVAL_EVERY = flags.DEFINE_integer("eval_every", 500, "Steps between scores.")
-_EVAL_SAMPLES = flags.DEFINE_integer("eval_samples", 10000, "Samples per score.")
-_OUT = flags.DEFINE_string("out", "", "The JSON record.")
-_PLOT = flags.DEFINE_string("plot", "", "FID against training minutes, as PNG.")
-_FLOOR = flags.DEFINE_string("floor_record", "docs/evaluation_floor_mnist.json",
-                              "The floor's JSON (gan.cli.evaluate --floor), drawn in the plot.")
-_EXTRACTOR = flags.DEFINE_string("extractor", "", "A saved extractor's directory; default: "
-                                  "the cached LeNet of --dataset (gan.eval.evaluate).")
-_MAX_STEPS = flags.DEFINE_integer("max_steps", 1_000_000, "num_steps (the budget stops first).")
+# The command's flags (`_define_flags`); None until it runs.
+_WORKDIR = _DATASET = _RECIPES = _SEEDS = _BUDGET = _EVAL_EVERY = _EVAL_SAMPLES = None
+_OUT = _PLOT = _FLOOR = _EXTRACTOR = _MAX_STEPS = None
+
+
+def _define_flags() -> None:
+  """The command's flags, defined when it runs (importing the module defines none)."""
+  # pylint: disable-next=global-statement
+  global _WORKDIR, _DATASET, _RECIPES, _SEEDS, _BUDGET, _EVAL_EVERY
+  global _EVAL_SAMPLES, _OUT, _PLOT, _FLOOR, _EXTRACTOR, _MAX_STEPS
+  _WORKDIR = flags.DEFINE_string("workdir", "runs/quality", "Where the runs live.")
+  _DATASET = flags.DEFINE_string("dataset", "../shared/data/mnist.npz", "Full MNIST.")
+  _RECIPES = flags.DEFINE_string("recipes", "tutorial", "Recipes, comma-separated: names of "
+                                 f"{sorted(RECIPES)}, or NAME=field:value;field:value.")
+  _SEEDS = flags.DEFINE_list("seeds", ["0", "1", "2"], "Seeds.")
+  _BUDGET = flags.DEFINE_float("budget_seconds", 180.0, "Training seconds per run.")
+  _EVAL_EVERY = flags.DEFINE_integer("eval_every", 500, "Steps between scores.")
+  _EVAL_SAMPLES = flags.DEFINE_integer("eval_samples", 10000, "Samples per score.")
+  _OUT = flags.DEFINE_string("out", "", "The JSON record.")
+  _PLOT = flags.DEFINE_string("plot", "", "FID against training minutes, as PNG.")
+  _FLOOR = flags.DEFINE_string("floor_record", "docs/evaluation_floor_mnist.json",
+                                "The floor's JSON (gan.cli.evaluate --floor), drawn in the plot.")
+  _EXTRACTOR = flags.DEFINE_string("extractor", "", "A saved extractor's directory; default: "
+                                    "the cached LeNet of --dataset (gan.eval.evaluate).")
+  _MAX_STEPS = flags.DEFINE_integer("max_steps", 1_000_000, "num_steps (the budget stops first).")
+
+
+def split_recipes(text: str) -> list[str]:
+  """`--recipes` split at the commas outside parentheses: `a,b=model.g_widths:(8,4,2)`."""
+  items, depth, current = [], 0, ""
+  for char in text:
+    depth += {"(": 1, "[": 1, ")": -1, "]": -1}.get(char, 0)
+    if char == "," and depth == 0:
+      items.append(current)
+      current = ""
+    else:
+      current += char
+  return [item.strip() for item in items + [current] if item.strip()]
 
 
 def parse_recipe(text: str) -> tuple[str, dict]:
@@ -212,7 +235,7 @@ def markdown_table(record: dict) -> str:
 def main(argv):
   del argv
   from gan.backends import machine_kind  # pylint: disable=g-import-not-at-top
-  recipes = [parse_recipe(text) for text in _RECIPES.value]
+  recipes = [parse_recipe(text) for text in split_recipes(_RECIPES.value)]
   seeds = [int(s) for s in _SEEDS.value]
   record = {"what": "recipes at equal training time on full MNIST, scored on the LeNet",
             "command": " ".join(["python -m experiments.quality_study"] + sys.argv[1:]),
@@ -259,4 +282,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
+  _define_flags()
   app.run(main)

@@ -59,3 +59,8 @@ def test_a_tiny_study_writes_its_record_and_plot(tmp_path, mnist_npz):
     assert 0 <= run["end"]["confident_share"] <= 1 and run["end"]["fid"] > 0
   assert record["recipes"]["tiny"]["end_mean_std"]["fid"][1] >= 0
   assert png.stat().st_size > 0
+
+
+def test_recipes_split_at_commas_outside_parentheses():
+  assert quality_study.split_recipes("a, b=model.g_widths:(8,4,2);batch_size:16,c") == [
+      "a", "b=model.g_widths:(8,4,2);batch_size:16", "c"]
