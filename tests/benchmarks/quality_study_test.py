@@ -45,16 +45,16 @@ def test_a_tiny_study_writes_its_record_and_plot(tmp_path, mnist_npz):
   result = conftest.run_module(
       "experiments.quality_study", f"--workdir={tmp_path / 'runs'}", f"--dataset={mnist_npz}",
       "--recipes=tiny=model.g_widths:(16,8,4);model.d_widths:(4,8);batch_size:16",
-      "--seeds=0,1", "--budget_seconds=3", "--eval_every=20", "--eval_samples=1000",
+      "--seeds=0", "--budget_seconds=2", "--eval_every=20", "--eval_samples=1000",
       f"--out={out}", f"--plot={png}", f"--extractor={extractor_dir}", "--floor_record=",
       timeout=900)
   assert result.returncode == 0, result.stderr[-3000:]
   record = json.loads(out.read_text())
   runs = record["recipes"]["tiny"]["seeds"]
-  assert sorted(runs) == ["0", "1"]
+  assert sorted(runs) == ["0"]
   for run in runs.values():
     seconds = [p["train_seconds"] for p in run["curve"]]
-    assert seconds == sorted(seconds) and seconds[-1] >= 3
+    assert seconds == sorted(seconds) and seconds[-1] >= 2
     assert run["end"] == {k: run["curve"][-1][k] for k in run["end"]}
     assert 0 <= run["end"]["confident_share"] <= 1 and run["end"]["fid"] > 0
   assert record["recipes"]["tiny"]["end_mean_std"]["fid"][1] >= 0
