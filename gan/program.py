@@ -109,11 +109,14 @@ class _TrainClock:
   def pause(self) -> None:
     self._paused = (time.perf_counter(), time.process_time())
 
-  def resume(self) -> None:
+  def resume(self) -> float:
+    """Starts the clock again; returns the wall seconds it was paused."""
     wall, cpu = self._paused
-    self._wall0 += time.perf_counter() - wall
+    paused = time.perf_counter() - wall
+    self._wall0 += paused
     self._cpu0 += time.process_time() - cpu
     self._paused = None
+    return paused
 
   def read(self) -> dict[str, float]:
     """The time trained so far; while paused, the time at the pause."""
@@ -268,22 +271,20 @@ def _loop(run: build_lib.Run, workdir, state, checkpointer, hooks, is_main, log)
   budget = config.run.max_train_seconds
   hooked_step = None
 
-  def run_hooks(step: int) -> None:
+  def run_hooks(step: int, last: bool = False) -> None:
+    """The hooks due at `step`; every hook at the run's last step."""
     nonlocal hooked_step, tick
     jax.block_until_ready(state)  # Steps still in flight are training time.
     clock.pause()  # Scoring is not training: the clock stops (and steps/s leaves it out).
-    paused_at = time.perf_counter()
     for hook in hooks:
-      if hook.every and (step % hook.every == 0 or step == final_step_of_run):
+      if hook.every and (last or step % hook.every == 0):
         check_finite()
         values = hook(step, state)
         if writer is not None and values:
           writer.write(step, {**values, **clock.read()})
     hooked_step = step
-    tick += time.perf_counter() - paused_at
-    clock.resume()
+    tick += clock.resume()
 
-  final_step_of_run = num_steps
   in_flight: collections.deque = collections.deque()
   buffer, buffered_steps, tick = [], 0, time.perf_counter()
   stop_requests = faults.StopRequests(multiprocess=jax.process_count() > 1)
@@ -321,10 +322,8 @@ def _loop(run: build_lib.Run, workdir, state, checkpointer, hooks, is_main, log)
             progress.set_postfix({name: f"{means[name]:.3f}" for name in run.task.progress
                                   if name in means}, refresh=False)
         over_budget = bool(budget) and clock.read()["train_seconds"] >= budget
-        if over_budget:
-          final_step_of_run = done
         if any(hook.every and (done % hook.every == 0 or over_budget) for hook in hooks):
-          run_hooks(done)
+          run_hooks(done, last=over_budget or done == num_steps)
         if config.run.sample_every and done % config.run.sample_every == 0:
           save_samples(done)
         if config.run.checkpoint_every and done % config.run.checkpoint_every == 0:
@@ -344,8 +343,7 @@ def _loop(run: build_lib.Run, workdir, state, checkpointer, hooks, is_main, log)
         finish_oldest()
       final = int(run.first_seed(state).step)
       if hooks and hooked_step != final and final > start:
-        final_step_of_run = final
-        run_hooks(final)  # The last point of the curve: the state the run ends with.
+        run_hooks(final, last=True)  # The last point of the curve: the state the run ends with.
       save_checkpoint(final)
       if not (config.run.sample_every and final % config.run.sample_every == 0 and
               final > start):

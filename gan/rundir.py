@@ -19,6 +19,7 @@ import ml_collections
 
 from gan import checkpointing
 from gan import config as config_lib
+from gan import writers
 from gan.data import DataSpec
 from gan.errors import UserError
 
@@ -186,18 +187,9 @@ def unfinished_run(workdir: str) -> str:
 
 def last_train_times(workdir: str) -> tuple[float, float]:
   """(train_seconds, train_cpu_seconds) of the last log record that has them, else zeros."""
-  path = os.path.join(workdir, METRICS_FILE)
-  wall = cpu = 0.0
-  if os.path.exists(path):
-    with open(path, encoding="utf-8") as f:
-      for line in f:
-        try:
-          record = json.loads(line)
-        except ValueError:
-          continue
-        if isinstance(record, dict) and "train_seconds" in record:
-          wall, cpu = record["train_seconds"], record.get("train_cpu_seconds", 0.0)
-  return float(wall), float(cpu)
+  timed = [r for r in writers.read_metrics(workdir) if "train_seconds" in r]
+  return ((float(timed[-1]["train_seconds"]), float(timed[-1].get("train_cpu_seconds", 0.0)))
+          if timed else (0.0, 0.0))
 
 
 def truncate_metrics(workdir: str, step: int) -> None:

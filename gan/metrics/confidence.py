@@ -28,4 +28,4 @@ def classifier_confidence(logits, threshold: float = 0.9) -> dict[str, float]:
   q = counts[counts > 0] / counts.sum()
   return {"mean_confidence": float(top.mean()),
           "confident_share": float(np.mean(top >= threshold)),
-          "class_entropy": float(0.0 - (q * np.log(q)).sum() + 0.0)}
+          "class_entropy": float(-(q * np.log(q)).sum()) + 0.0}  # + 0.0: no -0.0.
