@@ -18,6 +18,8 @@ References:
     of Wasserstein GANs.
   Lim & Ye 2017, Geometric GAN; Miyato et al. 2018 (hinge loss).
   Mescheder et al. 2018, Which Training Methods for GANs do actually Converge? (R1, R2).
+  Odena et al. 2017, Conditional Image Synthesis with Auxiliary Classifier GANs (the
+    auxiliary classifier's cross-entropy).
 """
 
 import dataclasses
@@ -110,6 +112,41 @@ def hinge_generator_loss(*, fake_logits: Array, real_logits: Optional[Array] = N
   """The generator's side of the hinge game: loss_G = -E[D(G(z))]."""
   del real_logits
   return -jnp.mean(fake_logits)
+
+
+# ---------------------------------------------------------------- auxiliary classifier
+
+
+def auxiliary_classifier_loss(*, class_logits: Array, labels: Array) -> Array:
+  """The auxiliary classifier's loss of ACGAN (Odena et al. 2017): mean cross-entropy.
+
+  ACGAN's D outputs class logits beside its real-vs-fake logit; the log-likelihood of
+  the correct class,
+
+    L_C = E[log P(C = c | X_real)] + E[log P(C = c | X_fake)],
+
+  is maximised by both players: D on real and generated images, G on its own (whose
+  class c is the label it was given). Each term is minus this function on its batch,
+
+    loss = -1/B sum_i log softmax(class_logits_i)[labels_i],
+
+  so D adds `auxiliary_classifier_loss` on the real and on the fake batch to its loss,
+  and G adds it on the fake batch to its own.
+
+  Args:
+    class_logits: (B, C) unnormalised class scores.
+    labels: (B,) ints in [0, C).
+
+  Returns:
+    A float32 scalar, >= 0; log C for uniform logits.
+
+  References:
+    Odena, Olah & Shlens 2017, Conditional Image Synthesis with Auxiliary Classifier
+      GANs (ICML), equations (2)-(3).
+  """
+  log_probs = jax.nn.log_softmax(class_logits.astype(jnp.float32), axis=-1)
+  return -jnp.mean(jnp.take_along_axis(log_probs, labels[:, None].astype(jnp.int32),
+                                       axis=-1))
 
 
 # ---------------------------------------------------------------------- the table

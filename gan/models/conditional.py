@@ -11,14 +11,44 @@ label enters each player as an input beside its own.
 as the Keras conditional GAN tutorial conditions its convolutional discriminator. Both
 wrappers take any family's modules (`gan.models.build`), so every family becomes
 conditional the same way.
+
+Discriminator heads that a family builds on its own features phi(x) (the layer before
+its real-vs-fake logit, `discriminator_output`), `conditioning` of the family's D:
+
+  none        D(x) = psi(phi(x)),  psi = Dense(1).
+  projection  D(x, y) = psi(phi(x)) + <V[y], phi(x)>        (Miyato & Koyama 2018)
+              V: a learned class embedding, one row per class, of phi's width; with
+              spectral normalisation on, V is normalised too (their SNEmbedID). D
+              models log q(x, y) / p(x, y) = log q(y|x) / p(y|x) + log q(x) / p(x)
+              (q data, p model); with log-linear class conditionals the first term is
+              <V[y], phi(x)> up to terms in x alone, which psi absorbs.
+  acgan       D(x, y) = (psi(phi(x)), W phi(x) + b)          (Odena et al. 2017)
+              the auxiliary classifier: D returns a TUPLE (logits (B,), class_logits
+              (B, C)); it takes y, as every conditional D does, and ignores it (it is
+              what the classifier predicts). Both players minimise the cross-entropy of
+              class_logits (`gan.losses.auxiliary_classifier_loss`): D on real and
+              generated images, G on generated ones.
+
+References:
+  Mirza & Osindero 2014, Conditional Generative Adversarial Nets.
+  Miyato & Koyama 2018, cGANs with Projection Discriminator (ICLR); code:
+    pfnet-research/sngan_projection, dis_models/snresnet_32.py.
+  Odena, Olah & Shlens 2017, Conditional Image Synthesis with Auxiliary Classifier GANs
+    (ICML).
 """
 
 import math
+from typing import Any, Callable, Optional
 
 import flax.linen as nn
 import jax.numpy as jnp
 
+from gan.errors import ConfigError, UserError
+
 EMBEDDING_DIM = 50
+
+# The heads a family's discriminator builds itself (its `conditioning` field).
+HEADS = ("none", "projection", "acgan")
 
 
 class LabelConcatGenerator(nn.Module):
@@ -55,3 +85,74 @@ class LabelConcatDiscriminator(nn.Module):
     plane = nn.Embed(self.num_classes, math.prod(plane_shape), name="label_plane")(labels)
     plane = plane.reshape((x.shape[0],) + plane_shape).astype(x.dtype)
     return self.inner(jnp.concatenate([x, plane], axis=-1), train=train)
+
+
+def check_head(conditioning: str, num_classes: int) -> None:
+  """A `ConfigError` unless (conditioning, num_classes) names a discriminator head."""
+  if conditioning not in HEADS:
+    raise ConfigError("model.conditioning", conditioning,
+                      f"is not a discriminator head; choose one of {list(HEADS)}")
+  if conditioning != "none" and num_classes < 2:
+    raise ConfigError("model.conditioning", conditioning,
+                      f"needs labelled data with at least 2 classes, got {num_classes}")
+
+
+def projection(features: jnp.ndarray, labels: jnp.ndarray, *, num_classes: int,
+               wrap: Callable[[nn.Module], Callable], dtype: Any = jnp.float32) -> jnp.ndarray:
+  """<V[y], phi(x)> per row: the label's term of the projection discriminator.
+
+  Call inside the discriminator's compact `__call__`: V is its parameter
+  `class_embedding` (C, F), initialised Glorot-uniform as in sngan_projection.
+
+  Args:
+    features: phi(x), (B, F).
+    labels: y, (B,) ints in [0, C).
+    num_classes: C.
+    wrap: the discriminator's `gan.models.spectral.spectral_normalizer` (normalises V
+      when spectral normalisation is on).
+    dtype: computation dtype of the lookup.
+
+  Returns:
+    (B,) float32.
+  """
+  embed = nn.Embed(num_classes, features.shape[-1], dtype=dtype,
+                   embedding_init=nn.initializers.xavier_uniform(), name="class_embedding")
+  v_y = wrap(embed)(labels)
+  return jnp.sum(v_y.astype(jnp.float32) * features.astype(jnp.float32), axis=-1)
+
+
+def discriminator_output(features: jnp.ndarray, labels: Optional[jnp.ndarray], *,
+                         conditioning: str, num_classes: int,
+                         wrap: Callable[[nn.Module], Callable], dtype: Any = jnp.float32,
+                         logit_layer: Optional[nn.Module] = None):
+  """D's output from its features phi(x) for `conditioning` in `HEADS` (module docstring).
+
+  Call inside the discriminator's compact `__call__`, after its feature layers: the
+  logit layer psi is the next auto-named `Dense` of that module (so the unconditional
+  parameter tree is the one the family always had) unless `logit_layer` is given; the
+  classifier is its parameter `class_logits`.
+
+  Args:
+    features: phi(x), (B, F).
+    labels: y, (B,) ints; needed by 'projection', unused by 'none' and 'acgan'.
+    conditioning: one of `HEADS`.
+    num_classes: C (0 for 'none').
+    wrap: the discriminator's `spectral_normalizer`.
+    dtype: computation dtype of the layers.
+    logit_layer: psi, if not `Dense(1)`.
+
+  Returns:
+    logits (B,) float32; for 'acgan' the tuple (logits (B,), class_logits (B, C)), both
+    float32.
+  """
+  psi = logit_layer if logit_layer is not None else nn.Dense(1, dtype=dtype)
+  logits = wrap(psi)(features)[:, 0].astype(jnp.float32)
+  if conditioning == "projection":
+    if labels is None:
+      raise UserError("the projection discriminator needs the labels: call D(x, labels)")
+    return logits + projection(features, labels, num_classes=num_classes, wrap=wrap,
+                               dtype=dtype)
+  if conditioning == "acgan":
+    classifier = nn.Dense(num_classes, dtype=dtype, name="class_logits")
+    return logits, wrap(classifier)(features).astype(jnp.float32)
+  return logits

@@ -14,10 +14,13 @@ transposed convolution except the last, and the two final layers upsample by 2.
 The layers are Flax's own; on CPU the builder lowers them faster (`gan.backends.cpu`).
 """
 
-from typing import Any, Sequence
+from typing import Any, Optional, Sequence
 
 import flax.linen as nn
 import jax.numpy as jnp
+
+from gan.models.conditional import check_head, discriminator_output
+from gan.models.spectral import spectral_normalizer
 
 
 _KERNEL = 5
@@ -53,18 +56,45 @@ class DCGANGenerator(nn.Module):
 
 
 class DCGANDiscriminator(nn.Module):
-  """Maps images (B, H, W, C) to one real-vs-fake logit each, shape (B,)."""
+  """Maps images (B, H, W, C) to one real-vs-fake logit each, shape (B,).
+
+  The flattened output of the last convolution is phi(x); the logit is Dense(1)(phi).
+  Options (all off by default, leaving the parameter tree and outputs as above):
+
+  * `spectral_norm`: every convolution and dense layer computes with W / sigma(W)
+    (Miyato et al. 2018, `gan.models.spectral`); the power-iteration vectors are in
+    `batch_stats`, updated iff `train` and `batch_stats` is mutable.
+  * `conditioning='projection'` (with `num_classes`): D(x, y) = Dense(1)(phi) +
+    <V[y], phi> (Miyato & Koyama 2018); 'acgan': D(x) returns (logits (B,),
+    class_logits (B, C)) (Odena et al. 2017); see `gan.models.conditional`.
+
+  Attributes:
+    widths: output channels of the stride-2 convolutions.
+    dropout_rate: dropout after each convolution's activation (0 = none).
+    dtype: computation dtype; parameters and logits stay float32.
+    spectral_norm: normalise every layer's weight by its spectral norm.
+    num_classes: C, for the 'projection' and 'acgan' heads.
+    conditioning: one of `gan.models.conditional.HEADS`.
+  """
 
   widths: Sequence[int] = (64, 128)
   dropout_rate: float = 0.3
-  dtype: Any = jnp.float32  # Computation dtype; parameters and logits stay float32.
+  dtype: Any = jnp.float32
+  spectral_norm: bool = False
+  num_classes: int = 0
+  conditioning: str = "none"
 
   @nn.compact
-  def __call__(self, x: jnp.ndarray, *, train: bool = True) -> jnp.ndarray:
+  def __call__(self, x: jnp.ndarray, labels: Optional[jnp.ndarray] = None, *,
+               train: bool = True):
+    check_head(self.conditioning, self.num_classes)
+    sn = spectral_normalizer(self, enabled=self.spectral_norm, train=train)
     for i, f in enumerate(self.widths):
-      x = nn.Conv(f, (_KERNEL, _KERNEL), strides=(2, 2), padding="SAME", dtype=self.dtype)(x)
+      x = sn(nn.Conv(f, (_KERNEL, _KERNEL), strides=(2, 2), padding="SAME",
+                     dtype=self.dtype))(x)
       x = nn.leaky_relu(x, negative_slope=0.3)
       if self.dropout_rate > 0:
         x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
     x = x.reshape((x.shape[0], -1))
-    return nn.Dense(1, dtype=self.dtype)(x)[:, 0].astype(jnp.float32)
+    return discriminator_output(x, labels, conditioning=self.conditioning,
+                                num_classes=self.num_classes, wrap=sn, dtype=self.dtype)

@@ -34,14 +34,17 @@ class DiscreteLatentGenerator(nn.Module):
   Attributes:
     inner: the generator that maps the (B, num_codes + n - 1) latent to samples.
     num_codes: K_c, the number of discrete codes (>= 2).
+
+  Labels given after z (a generator that takes them itself, `gan.models.resnet`) pass
+  through to the inner generator.
   """
 
   inner: nn.Module
   num_codes: int
 
   @nn.compact
-  def __call__(self, z: jnp.ndarray, *, train: bool = True) -> jnp.ndarray:
+  def __call__(self, z: jnp.ndarray, *labels: jnp.ndarray, train: bool = True) -> jnp.ndarray:
     code = code_from_noise(z[:, 0], self.num_codes)
     latent = jnp.concatenate([jax.nn.one_hot(code, self.num_codes, dtype=z.dtype), z[:, 1:]],
                              axis=-1)
-    return self.inner(latent, train=train)
+    return self.inner(latent, *labels, train=train)

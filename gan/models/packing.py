@@ -120,12 +120,13 @@ class MinibatchStdDiscriminator(nn.Module):
   """discriminator(minibatch_std(x)): the statistic of D's input as one more channel.
 
   For discriminator families that do not place the layer inside (the toy MLP places
-  it before its output layer, as Karras et al. do).
+  it before its output layer, as Karras et al. do). Further positional arguments (a
+  conditional discriminator's labels) pass through to the wrapped discriminator.
   """
 
   discriminator: nn.Module
   group_size: int = 4
 
   @nn.compact
-  def __call__(self, x: jnp.ndarray, *, train: bool = True) -> jnp.ndarray:
-    return self.discriminator(minibatch_std(x, self.group_size), train=train)
+  def __call__(self, x: jnp.ndarray, *labels: jnp.ndarray, train: bool = True):
+    return self.discriminator(minibatch_std(x, self.group_size), *labels, train=train)
