@@ -79,14 +79,23 @@ def base_config() -> ml_collections.ConfigDict:
   c.model.minibatch_std = False  # Minibatch standard deviation feature in D (Karras 2018).
   c.model.latent_codes = 0  # K >= 2: z_0 becomes a discrete code (gan.models.latent).
   # conditional_gan: how D sees the label: concat (Mirza & Osindero 2014: a learned
-  # embedding joined to D's input as one more channel).
+  # embedding joined to D's input as one more channel), projection (Miyato & Koyama
+  # 2018: <embed(y), phi(x)> added to D's logit; dcgan, resnet) or acgan (Odena et al.
+  # 2017: D predicts the class, both players add its cross-entropy).
   c.model.conditioning = "concat"
+  # Spectral normalisation of D's layers (Miyato et al. 2018; the resnet family always
+  # has it); its power-iteration vectors are state, checkpointed with D.
+  c.model.spectral_norm = False
 
   c.loss = ml_collections.ConfigDict()
   c.loss.name = "non_saturating"  # A name in gan.losses.LOSSES.
   c.loss.penalty = "none"  # none | wgan_gp | r1 | r2
   c.loss.penalty_weight = 10.0
   c.loss.penalty_every = 1  # Lazy penalty: every k-th step only, with k times the weight.
+  # DiffAugment (Zhao et al. 2020) on every image D sees, real and fake, in both updates:
+  # a comma-separated policy of color, translation, cutout; "" = none.
+  c.loss.augment = ""
+  c.loss.aux_class_weight = 1.0  # conditioning=acgan: weight of the classifier's loss.
 
   c.optim = ml_collections.ConfigDict()
   c.optim.g_lr = 2e-4  # Adam, as in Radford et al. 2016 (the TF tutorial: 1e-4, betas 0.9/0.999).

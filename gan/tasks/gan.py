@@ -27,6 +27,7 @@ import jax.numpy as jnp
 import ml_collections
 import optax
 
+from gan import augment as augment_lib
 from gan import config as config_lib
 from gan import losses as losses_lib
 from gan import models
@@ -44,17 +45,21 @@ _D_USES = ("noise", "dropout", "penalty")
 _G_USES = ("noise", "dropout")
 
 
-def step_keys(key: Array, step: Array, d_steps: int) -> dict[str, Array]:
+def step_keys(key: Array, step: Array, d_steps: int, augment: bool = False) -> dict[str, Array]:
   """All keys one step uses, derived from (key, step), each distinct.
 
   Returns a dict with `d_noise`, `d_dropout`, `d_penalty` (each `d_steps` keys) and
-  `g_noise`, `g_dropout` (one key each).
+  `g_noise`, `g_dropout` (one key each); with `augment`, also `d_augment` (`d_steps`
+  keys) and `g_augment` (a run with augmentation has its own key stream; one without
+  draws exactly the keys it drew before augmentation existed).
   """
-  n_d = len(_D_USES) * d_steps
-  keys = jax.random.split(jax.random.fold_in(key, step), n_d + len(_G_USES))
-  d_keys = keys[:n_d].reshape((len(_D_USES), d_steps))
-  out = {f"d_{use}": d_keys[i] for i, use in enumerate(_D_USES)}
-  out.update({f"g_{use}": keys[n_d + i] for i, use in enumerate(_G_USES)})
+  d_uses = _D_USES + (("augment",) if augment else ())
+  g_uses = _G_USES + (("augment",) if augment else ())
+  n_d = len(d_uses) * d_steps
+  keys = jax.random.split(jax.random.fold_in(key, step), n_d + len(g_uses))
+  d_keys = keys[:n_d].reshape((len(d_uses), d_steps))
+  out = {f"d_{use}": d_keys[i] for i, use in enumerate(d_uses)}
+  out.update({f"g_{use}": keys[n_d + i] for i, use in enumerate(g_uses)})
   return out
 
 
@@ -78,6 +83,14 @@ class StepConfig:
     penalty_every: lazy regularisation (Karras et al. 2020, StyleGAN2): the penalty is
       computed on every k-th step only, with weight k * penalty_weight, so its expected
       contribution is unchanged; 1 computes it every step.
+    d_takes_label: D is called as D(x, y) (concatenation, projection); False for an
+      auxiliary-classifier D, which predicts the label instead.
+    aux_class_weight: ACGAN (Odena et al. 2017): D returns (logits, class_logits) and
+      both players add this weight times the auxiliary classifier's cross-entropy
+      (`gan.losses.auxiliary_classifier_loss`): D on real and fake, G on fake.
+    augment: a DiffAugment policy (`gan.augment`, Zhao et al. 2020), applied to every
+      image D sees, real and fake, in both players' updates (and inside the penalty,
+      whose gradient is taken through it); "" = none.
   """
 
   loss: GANLoss
@@ -90,6 +103,9 @@ class StepConfig:
   simultaneous: bool = False
   conditional: bool = False
   penalty_every: int = 1
+  d_takes_label: bool = True
+  aux_class_weight: float = 0.0
+  augment: str = ""
 
 
 def _sample_fake(g: PlayerState, params, key: Array, batch_size: int, noise_dim: int,
@@ -100,8 +116,24 @@ def _sample_fake(g: PlayerState, params, key: Array, batch_size: int, noise_dim:
   return fake, mutated["batch_stats"]
 
 
-def _logits(d: PlayerState, params, images: Array, key: Array, cond: tuple) -> Array:
-  return d.apply_fn({"params": params}, images, *cond, train=True, rngs={"dropout": key})
+def _discriminate(d: PlayerState, params, stats, images: Array, key: Array, cond: tuple, *,
+                  update: bool = False):
+  """D(x) in training mode: (logits, class_logits or None, D's statistics).
+
+  D's `batch_stats` hold the power-iteration vectors of its spectrally normalised
+  layers (empty without them). With `update` the call may change them (one power
+  iteration; the step does this once per D update, on the real batch) and returns
+  the new ones; otherwise it uses `stats` as they are.
+  """
+  variables = {"params": params, "batch_stats": stats}
+  if update:
+    out, mutated = d.apply_fn(variables, images, *cond, train=True, rngs={"dropout": key},
+                              mutable=["batch_stats"])
+    stats = mutated.get("batch_stats", stats)
+  else:
+    out = d.apply_fn(variables, images, *cond, train=True, rngs={"dropout": key})
+  logits, class_logits = out if isinstance(out, tuple) else (out, None)
+  return logits, class_logits, stats
 
 
 def make_train_step(cfg: StepConfig) -> Callable[[GANState, dict, Array],
@@ -116,11 +148,24 @@ def make_train_step(cfg: StepConfig) -> Callable[[GANState, dict, Array],
   Metrics (scalars): `d_loss` and `penalty` (last D update), `g_loss`, `d_real` =
   mean D(x) and `d_fake` = mean D(G(z)) (sigmoid of the logits, last D update),
   `d_acc_real` / `d_acc_fake` (fraction classified correctly at logit 0),
-  `d_grad_norm` and `g_grad_norm` (global L2 norms of the gradients).
+  `d_grad_norm` and `g_grad_norm` (global L2 norms of the gradients); with an
+  auxiliary classifier also `d_class_loss`, `g_class_loss` and `d_class_acc_real`
+  (its accuracy on the real labels).
   """
   if cfg.simultaneous and cfg.d_steps != 1:
     raise ConfigError("optim.d_steps", cfg.d_steps, "must be 1 with config.optim.simultaneous="
                       "True (D is updated once per step)")
+  acgan = cfg.aux_class_weight > 0
+  policy = augment_lib.parse_policy(cfg.augment) if cfg.augment else ()
+
+  def augmented(images: Array, key) -> Array:
+    return augment_lib.diff_augment(key, images, ",".join(policy)) if policy else images
+
+  def d_cond(cond: tuple) -> tuple:
+    return cond if cfg.d_takes_label else ()
+
+  def class_loss(class_logits, cond: tuple) -> Array:
+    return losses_lib.auxiliary_classifier_loss(class_logits=class_logits, labels=cond[0])
 
   def d_metrics_of(loss, penalty, real_logits, fake_logits, grads) -> dict:
     return {
@@ -133,79 +178,113 @@ def make_train_step(cfg: StepConfig) -> Callable[[GANState, dict, Array],
         "d_grad_norm": optax.tree.norm(grads),
     }
 
+  def d_objective(d: PlayerState, params, real: Array, fake: Array, cond: tuple, keys,
+                  step: Array, penalty_every: int):
+    """D's loss (plus penalty and auxiliary terms) and what the metrics need."""
+    dropout_key, penalty_key, augment_key = keys
+    real_key, fake_key, penalty_dropout_key = jax.random.split(dropout_key, 3)
+    real_aug_key, fake_aug_key = (jax.random.split(augment_key) if policy
+                                  else (None, None))
+    # The one power iteration of this update, on the real batch; every later call of
+    # this update sees the new vectors.
+    real_logits, real_classes, stats = _discriminate(
+        d, params, d.batch_stats, augmented(real, real_aug_key), real_key, d_cond(cond),
+        update=True)
+    fake_logits, fake_classes, _ = _discriminate(
+        d, params, stats, augmented(fake, fake_aug_key), fake_key, d_cond(cond))
+    loss = cfg.loss.discriminator(real_logits=real_logits, fake_logits=fake_logits)
+    penalty_of = lambda: cfg.penalty(
+        discriminator_fn=lambda x: _discriminate(
+            d, params, stats, augmented(x, real_aug_key), penalty_dropout_key,
+            d_cond(cond))[0],
+        real_images=real, fake_images=jax.lax.stop_gradient(fake), key=penalty_key)
+    if penalty_every == 1:
+      penalty, weight = penalty_of(), cfg.penalty_weight
+    else:  # Lazy: only on every k-th step, k times the weight.
+      penalty = jax.lax.cond(step % penalty_every == 0, penalty_of,
+                             lambda: jnp.zeros((), jnp.float32))
+      weight = cfg.penalty_weight * penalty_every
+    extra = {}
+    total = loss + weight * penalty
+    if acgan:
+      extra["d_class_loss"] = class_loss(real_classes, cond) + class_loss(fake_classes, cond)
+      extra["d_class_acc_real"] = jnp.mean(
+          (jnp.argmax(real_classes, axis=-1) == cond[0]).astype(jnp.float32))
+      total = total + cfg.aux_class_weight * extra["d_class_loss"]
+    return total, (loss, penalty, real_logits, fake_logits, stats, extra, fake_classes)
+
+  def g_objective(g: PlayerState, params, d: PlayerState, real: Array, cond: tuple, keys):
+    """G's loss, G's new BatchNorm statistics and its metrics."""
+    noise_key, dropout_key, augment_key = keys
+    fake_key, real_key = jax.random.split(dropout_key)
+    fake_aug_key, real_aug_key = (jax.random.split(augment_key) if policy
+                                  else (None, None))
+    fake, batch_stats = _sample_fake(g, params, noise_key, real.shape[0], cfg.noise_dim, cond)
+    fake_logits, fake_classes, _ = _discriminate(
+        d, d.params, d.batch_stats, augmented(fake, fake_aug_key), fake_key, d_cond(cond))
+    real_logits = (_discriminate(d, d.params, d.batch_stats, augmented(real, real_aug_key),
+                                 real_key, d_cond(cond))[0]
+                   if cfg.loss.generator_needs_real_logits else None)
+    loss = cfg.loss.generator(fake_logits=fake_logits, real_logits=real_logits)
+    metrics = {"g_loss": loss}
+    if acgan:
+      metrics["g_class_loss"] = class_loss(fake_classes, cond)
+      loss = loss + cfg.aux_class_weight * metrics["g_class_loss"]
+    return loss, (batch_stats, metrics)
+
   def d_update(d: PlayerState, g: PlayerState, real: Array, cond: tuple, keys,
                step: Array) -> tuple[PlayerState, dict]:
-    noise_key, dropout_key, penalty_key = keys
+    noise_key, dropout_key, penalty_key, augment_key = keys
     fake, _ = _sample_fake(g, g.params, noise_key, real.shape[0], cfg.noise_dim, cond)
     fake = jax.lax.stop_gradient(fake)
-    real_key, fake_key, penalty_dropout_key = jax.random.split(dropout_key, 3)
-
-    def loss_fn(params):
-      real_logits = _logits(d, params, real, real_key, cond)
-      fake_logits = _logits(d, params, fake, fake_key, cond)
-      loss = cfg.loss.discriminator(real_logits=real_logits, fake_logits=fake_logits)
-      penalty_of = lambda: cfg.penalty(
-          discriminator_fn=lambda x: _logits(d, params, x, penalty_dropout_key, cond),
-          real_images=real, fake_images=fake, key=penalty_key)
-      if cfg.penalty_every == 1:
-        penalty, weight = penalty_of(), cfg.penalty_weight
-      else:  # Lazy: only on every k-th step, k times the weight.
-        penalty = jax.lax.cond(step % cfg.penalty_every == 0, penalty_of,
-                               lambda: jnp.zeros((), jnp.float32))
-        weight = cfg.penalty_weight * cfg.penalty_every
-      return loss + weight * penalty, (loss, penalty, real_logits, fake_logits)
-
-    grads, (loss, penalty, real_logits, fake_logits) = jax.grad(loss_fn, has_aux=True)(d.params)
-    metrics = d_metrics_of(loss, penalty, real_logits, fake_logits, grads)
-    return d.apply_gradients(grads=grads), metrics
+    grads, (loss, penalty, real_logits, fake_logits, stats, extra, _) = jax.grad(
+        lambda params: d_objective(d, params, real, fake, cond,
+                                   (dropout_key, penalty_key, augment_key), step,
+                                   cfg.penalty_every),
+        has_aux=True)(d.params)
+    metrics = {**d_metrics_of(loss, penalty, real_logits, fake_logits, grads), **extra}
+    return d.apply_gradients(grads=grads).replace(batch_stats=stats), metrics
 
   def g_update(g: PlayerState, d: PlayerState, real: Array, cond: tuple,
                keys) -> tuple[PlayerState, dict]:
-    noise_key, dropout_key = keys
-    fake_key, real_key = jax.random.split(dropout_key)
-
-    def loss_fn(params):
-      fake, batch_stats = _sample_fake(g, params, noise_key, real.shape[0], cfg.noise_dim, cond)
-      fake_logits = _logits(d, d.params, fake, fake_key, cond)
-      real_logits = (_logits(d, d.params, real, real_key, cond)
-                     if cfg.loss.generator_needs_real_logits else None)
-      return cfg.loss.generator(fake_logits=fake_logits, real_logits=real_logits), batch_stats
-
-    (loss, batch_stats), grads = jax.value_and_grad(loss_fn, has_aux=True)(g.params)
+    grads, (batch_stats, metrics) = jax.grad(
+        lambda params: g_objective(g, params, d, real, cond, keys), has_aux=True)(g.params)
     g = g.apply_gradients(grads=grads).replace(batch_stats=batch_stats)
-    return g, {"g_loss": loss, "g_grad_norm": optax.tree.norm(grads)}
+    return g, {**metrics, "g_grad_norm": optax.tree.norm(grads)}
 
   def simultaneous_update(d: PlayerState, g: PlayerState, real: Array, cond: tuple, keys):
-    noise_key, dropout_key, penalty_key = keys
-    real_key, fake_key, penalty_dropout_key = jax.random.split(dropout_key, 3)
+    noise_key, dropout_key, penalty_key, augment_key = keys
 
     def losses_fn(d_params, g_params):
       fake, batch_stats = _sample_fake(g, g_params, noise_key, real.shape[0], cfg.noise_dim,
                                        cond)
-      real_logits = _logits(d, d_params, real, real_key, cond)
-      fake_logits = _logits(d, d_params, fake, fake_key, cond)
-      d_loss = cfg.loss.discriminator(real_logits=real_logits, fake_logits=fake_logits)
-      penalty = cfg.penalty(
-          discriminator_fn=lambda x: _logits(d, d_params, x, penalty_dropout_key, cond),
-          real_images=real, fake_images=jax.lax.stop_gradient(fake), key=penalty_key)
+      d_total, (d_loss, penalty, real_logits, fake_logits, stats, extra,
+                fake_classes) = d_objective(d, d_params, real, fake, cond,
+                                            (dropout_key, penalty_key, augment_key), None, 1)
       g_loss = cfg.loss.generator(fake_logits=fake_logits, real_logits=real_logits)
-      return (d_loss + cfg.penalty_weight * penalty, g_loss), (
-          d_loss, penalty, real_logits, fake_logits, batch_stats)
+      g_extra = {}
+      if acgan:  # D's class logits of the same fakes, at (D, G), as their logits are.
+        g_extra["g_class_loss"] = class_loss(fake_classes, cond)
+        g_loss = g_loss + cfg.aux_class_weight * g_extra["g_class_loss"]
+      return (d_total, g_loss), (d_loss, penalty, real_logits, fake_logits, batch_stats,
+                                  stats, {**extra, **g_extra})
 
     # One forward pass; d_grads = dL_D/dD and g_grads = dL_G/dG, both at (D, G).
     (_, g_loss), vjp_fn, aux = jax.vjp(losses_fn, d.params, g.params, has_aux=True)
-    d_loss, penalty, real_logits, fake_logits, batch_stats = aux
+    d_loss, penalty, real_logits, fake_logits, batch_stats, stats, extra = aux
     one, zero = jnp.ones((), g_loss.dtype), jnp.zeros((), g_loss.dtype)
     d_grads, _ = vjp_fn((one, zero))
     _, g_grads = vjp_fn((zero, one))
-    d_metrics = d_metrics_of(d_loss, penalty, real_logits, fake_logits, d_grads)
+    d_metrics = {**d_metrics_of(d_loss, penalty, real_logits, fake_logits, d_grads), **extra}
     g_metrics = {"g_loss": g_loss, "g_grad_norm": optax.tree.norm(g_grads)}
-    return (d.apply_gradients(grads=d_grads),
+    return (d.apply_gradients(grads=d_grads).replace(batch_stats=stats),
             g.apply_gradients(grads=g_grads).replace(batch_stats=batch_stats),
             d_metrics, g_metrics)
 
   def train_step(state: GANState, batch: dict, key: Array):
-    keys = step_keys(key, state.step, cfg.d_steps)
+    keys = step_keys(key, state.step, cfg.d_steps, augment=bool(policy))
+    none = [None] * cfg.d_steps
+    d_augment, g_augment = keys.get("d_augment", none), keys.get("g_augment")
     real = to_float(batch["image"])
     labels = batch["label"] if cfg.conditional else None
     cond = lambda i: () if labels is None else (labels[i],)
@@ -213,15 +292,16 @@ def make_train_step(cfg: StepConfig) -> Callable[[GANState, dict, Array],
     if cfg.simultaneous:
       d, g, d_metrics, g_metrics = simultaneous_update(
           d, state.generator, real[0], cond(0),
-          (keys["d_noise"][0], keys["d_dropout"][0], keys["d_penalty"][0]))
+          (keys["d_noise"][0], keys["d_dropout"][0], keys["d_penalty"][0], d_augment[0]))
     else:
       d_metrics = {}
       for i in range(cfg.d_steps):  # Unrolled: d_steps is small and static.
         d, d_metrics = d_update(d, state.generator, real[i], cond(i),
-                                (keys["d_noise"][i], keys["d_dropout"][i], keys["d_penalty"][i]),
+                                (keys["d_noise"][i], keys["d_dropout"][i], keys["d_penalty"][i],
+                                 d_augment[i]),
                                 state.step)
       g, g_metrics = g_update(state.generator, d, real[-1], cond(-1),
-                              (keys["g_noise"], keys["g_dropout"]))
+                              (keys["g_noise"], keys["g_dropout"], g_augment))
     ema = state.ema_params
     if ema is not None:
       decay = cfg.ema_decay
@@ -270,6 +350,11 @@ def check_config(config: ml_collections.ConfigDict) -> None:
   if every > 1 and config.optim.simultaneous:
     raise ConfigError("loss.penalty_every", every, "is for alternating updates; use 1 with "
                       "config.optim.simultaneous=True")
+  augment_lib.parse_policy(config.loss.augment, field="loss.augment")
+  if not config.loss.aux_class_weight >= 0:
+    raise ConfigError("loss.aux_class_weight", config.loss.aux_class_weight, "must be >= 0")
+  if not isinstance(config.model.spectral_norm, bool):
+    raise ConfigError("model.spectral_norm", config.model.spectral_norm, "must be True or False")
   if config.task == "conditional_gan":
     c.one_of(config, "model.conditioning", models.CONDITIONINGS)
     if pack != 1:
@@ -289,7 +374,9 @@ def make(config: ml_collections.ConfigDict, data: DataSpec) -> Task:
       model.name, image_shape=data.shape, g_widths=model.g_widths, d_widths=model.d_widths,
       dropout_rate=model.dropout_rate, pack=model.pack, minibatch_std=model.minibatch_std,
       latent_codes=model.latent_codes, compute_dtype=model.compute_dtype,
-      num_classes=num_classes, conditioning=model.conditioning)
+      num_classes=num_classes, conditioning=model.conditioning,
+      spectral_norm=model.spectral_norm)
+  acgan = conditional and model.conditioning == "acgan"
   cfg = StepConfig(
       loss=losses_lib.get_loss(config.loss.name),
       penalty=losses_lib.get_penalty(config.loss.penalty),
@@ -297,18 +384,21 @@ def make(config: ml_collections.ConfigDict, data: DataSpec) -> Task:
       noise_dim=model.noise_dim, ema_decay=float(optim.ema_decay),
       ema_warmup=bool(optim.ema_warmup),
       simultaneous=bool(optim.simultaneous), conditional=conditional,
-      penalty_every=config.loss.penalty_every)
+      penalty_every=config.loss.penalty_every, d_takes_label=not acgan,
+      aux_class_weight=float(config.loss.aux_class_weight) if acgan else 0.0,
+      augment=config.loss.augment)
   schedule = functools.partial(learning_rate, schedule=optim.lr_schedule,
                                num_steps=config.num_steps)
   g_optimizer = make_optimizer(schedule(optim.g_lr), optim.beta1, optim.beta2)
   d_optimizer = make_optimizer(schedule(optim.d_lr), optim.beta1, optim.beta2)
   noise_dim, use_ema, shape = model.noise_dim, optim.ema_decay > 0, tuple(data.shape)
   label = (jnp.zeros((1,), jnp.int32),) if conditional else ()
+  d_label = () if acgan else label
 
   def init(key: Array) -> GANState:
     return create_state(generator=generator, discriminator=discriminator, key=key,
                         g_example=(jnp.zeros((1, noise_dim), jnp.float32),) + label,
-                        d_example=(jnp.zeros((1,) + shape, jnp.float32),) + label,
+                        d_example=(jnp.zeros((1,) + shape, jnp.float32),) + d_label,
                         g_optimizer=g_optimizer, d_optimizer=d_optimizer, use_ema=use_ema)
 
   def sample_inputs(key: Array, n: int) -> dict:
