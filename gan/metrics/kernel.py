@@ -9,11 +9,13 @@ averaged over `num_subsets` random subsets of `subset_size` samples from each se
 (The cross term keeps i = j: this is the "unbiased" estimator of Binkowski et al.'s
 MMD-GAN code and of torch-fidelity, not the U-statistic.)
 
-Subsets are drawn exactly as torch-fidelity draws them: one
-`np.random.RandomState(seed)` (default seed 2020, torch-fidelity's `rng_seed`), and
-per subset `rng.choice(N_real, m, replace=False)` then
-`rng.choice(N_fake, m, replace=False)`; with the same features and seed the values
-match torch-fidelity's `kid_features_to_metric`.
+Subsets are drawn exactly as torch-fidelity draws them in its documented use,
+`calculate_metrics(input1=generated, input2=real)`: one `np.random.RandomState(seed)`
+(default seed 2020, torch-fidelity's `rng_seed`), and per subset first
+`rng.choice(N_fake, m, replace=False)` (its input1, the generated samples) then
+`rng.choice(N_real, m, replace=False)`; with the same features and seed the values
+match torch-fidelity's `kid_features_to_metric(fake_features, real_features)`.
+(MMD^2_u is symmetric in its two sets, so only the draw order matters.)
 
 What runs where: validation, the float64 cast and the index draws run on the host in
 numpy; the kernel sums run in JAX, in float64 inside a scoped `jax.enable_x64(True)`,
@@ -60,13 +62,14 @@ def _subset_mmd2s(real, fake, real_indices, fake_indices) -> jax.Array:
 
 def _subset_indices(*, num_real: int, num_fake: int, num_subsets: int, subset_size: int,
                     seed: int) -> tuple[np.ndarray, np.ndarray]:
-  """torch-fidelity's draws: per subset, real then fake, without replacement."""
+  """torch-fidelity's draws with input1 = generated: per subset, fake then real, without
+  replacement. Returns (real_indices, fake_indices), each (num_subsets, subset_size)."""
   rng = np.random.RandomState(seed)
   real_indices = np.empty((num_subsets, subset_size), dtype=np.int64)
   fake_indices = np.empty((num_subsets, subset_size), dtype=np.int64)
   for i in range(num_subsets):
-    real_indices[i] = rng.choice(num_real, subset_size, replace=False)
     fake_indices[i] = rng.choice(num_fake, subset_size, replace=False)
+    real_indices[i] = rng.choice(num_real, subset_size, replace=False)
   return real_indices, fake_indices
 
 
@@ -77,8 +80,10 @@ def kid(real_features: ArrayLike, fake_features: ArrayLike, *, num_subsets: int 
   KID = 1/S sum_s MMD^2_u(X_s, Y_s),   k(x, y) = (x . y / d + 1)^3,
 
   X_s, Y_s each `subset_size` samples drawn without replacement from the real and
-  fake features, as torch-fidelity draws them. KID is an unbiased estimate, so it
-  can be slightly negative when the two sets come from one distribution.
+  fake features, as torch-fidelity draws them when given the generated samples as
+  input1 (per subset the fake indices first, then the real ones). KID is an unbiased
+  estimate, so it can be slightly negative when the two sets come from one
+  distribution.
 
   Args:
     real_features: (N_r, d) features of real samples.
@@ -87,7 +92,8 @@ def kid(real_features: ArrayLike, fake_features: ArrayLike, *, num_subsets: int 
     subset_size: m, samples per subset, 2 <= m <= min(N_r, N_f)
       (torch-fidelity's `kid_subset_size`).
     seed: seed of the `np.random.RandomState` that draws the subsets; the default
-      2020 is torch-fidelity's.
+      2020 is torch-fidelity's. With it, the result equals torch-fidelity's
+      `kid_features_to_metric(fake_features, real_features)`.
 
   Returns:
     (mean, std) over the S subsets as Python floats; std is the population standard

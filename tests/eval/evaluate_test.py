@@ -321,3 +321,35 @@ def test_train_classifier_writes_the_extractor_the_recipe_trains(extractor_dir, 
   assert printed["test_accuracy"] == expected.describe()["test_accuracy"]
   info = json.load(open(tmp_path / "ext" / features.EXTRACTOR_FILE, encoding="utf-8"))
   assert info["checksum"] == printed["checksum"] and info["format_version"] == 2
+
+
+# ------------------------------------------------------------ a conditional run, by class
+
+
+@pytest.mark.slow
+def test_per_class_scores_read_each_class_of_a_conditional_run(root, digits, extractor_dir,
+                                                               run_dir):
+  workdir = str(root / "conditional")
+  program.train(conftest.tiny_mlp_config(digits, task="conditional_gan", num_steps=2),
+                workdir, hooks=[], log=lambda line: None)
+  result = evaluate.evaluate_run(workdir, num_samples=200, extractor_dir=extractor_dir,
+                                 dataset=digits, per_class=20, progress=False)
+  per_class = result["per_class"]
+  assert [row["label"] for row in per_class["per_class"]] == list(range(10))
+  # By hand: the extractor's argmax on class 3's samples (z from fold_in(key(0), 3)).
+  run, state = rundir.restore(workdir)
+  network = features.load_extractor(extractor_dir)
+  from gan.eval import conditional  # pylint: disable=g-import-not-at-top
+  threes = conditional.class_samples(run, state, 3, 20,
+                                     jax.random.fold_in(jax.random.key(0), 3))
+  _, logits = features.extract(network, threes)
+  row = per_class["per_class"][3]
+  assert row["accuracy"] == pytest.approx(float(np.mean(np.argmax(logits, -1) == 3)))
+  assert row["n_real"] == int(np.sum(data.load_dataset(digits).train_labels == 3))
+  assert per_class["accuracy"] == pytest.approx(
+      np.mean([r["accuracy"] for r in per_class["per_class"]]))
+  assert all(math.isfinite(r["fid"]) and r["fid"] > 0 for r in per_class["per_class"])
+  # An unconditional run has no classes to score.
+  with pytest.raises(UserError, match="class-conditional"):
+    evaluate.evaluate_run(run_dir, num_samples=200, extractor_dir=extractor_dir,
+                          per_class=20, progress=False)

@@ -34,17 +34,37 @@ def test_single_full_subset_equals_direct_mmd2():
 
 
 def test_subsets_are_drawn_as_torch_fidelity_draws_them():
-  x = _features(2, 40, 3)
-  y = _features(3, 30, 3, shift=0.3)
+  # torch-fidelity's calculate_metrics(input1=generated, input2=real): per subset the
+  # generated (fake) indices are drawn first, then the real ones.
+  x = _features(2, 40, 3)  # real
+  y = _features(3, 30, 3, shift=0.3)  # fake
   rng = np.random.RandomState(2020)  # torch-fidelity's default rng_seed
   values = []
   for _ in range(4):
-    xs = x[rng.choice(40, 12, replace=False)]
     ys = y[rng.choice(30, 12, replace=False)]
+    xs = x[rng.choice(40, 12, replace=False)]
     values.append(_direct_unbiased_mmd2(xs, ys))
   mean, std = metrics.kid(x, y, num_subsets=4, subset_size=12)
   assert mean == pytest.approx(np.mean(values), rel=1e-12)
   assert std == pytest.approx(np.std(values, ddof=0), rel=1e-10)
+
+
+def test_the_fake_draw_comes_first():
+  # The real-first order (gan before issue 16) gives other subsets, and other values.
+  x = _features(14, 40, 3)
+  y = _features(15, 40, 3, shift=0.3)
+  rng = np.random.RandomState(2020)
+  real_first = []
+  for _ in range(3):
+    xs = x[rng.choice(40, 10, replace=False)]
+    ys = y[rng.choice(40, 10, replace=False)]
+    real_first.append(_direct_unbiased_mmd2(xs, ys))
+  mean, _ = metrics.kid(x, y, num_subsets=3, subset_size=10)
+  assert mean != pytest.approx(np.mean(real_first), rel=1e-6)
+  # Swapping the roles of the two sets swaps which one is drawn first: MMD^2_u is
+  # symmetric, so kid(y, x) is the real-first value.
+  assert metrics.kid(y, x, num_subsets=3, subset_size=10)[0] == pytest.approx(
+      np.mean(real_first), rel=1e-12)
 
 
 def test_seed_changes_the_subsets():

@@ -128,8 +128,10 @@ def test_fid_matches_torch_fidelity(n_real, n_fake, d):
 def test_kid_matches_torch_fidelity(n_real, n_fake, d, subset_fraction):
   real, fake = _pair(n_real, n_fake, d)
   subset_size = int(subset_fraction * min(n_real, n_fake))
+  # torch-fidelity's documented use: features_1 (input1) GENERATED, features_2 REAL;
+  # it draws input1's subset first, as gan.metrics.kid draws the fake one first.
   theirs = metric_kid.kid_features_to_metric(
-      torch.from_numpy(real), torch.from_numpy(fake), kid_subsets=20,
+      torch.from_numpy(fake), torch.from_numpy(real), kid_subsets=20,
       kid_subset_size=subset_size, verbose=False)
   ours_mean, ours_std = metrics.kid(real, fake, num_subsets=20, subset_size=subset_size)
   their_mean = theirs[metric_kid.KEY_METRIC_KID_MEAN]
