@@ -76,6 +76,11 @@ RECIPES = {
                                           "optim.d_lr": 5e-4},
     "eighth_width_ema": {**_BEFORE, **_EMA, "batch_size": 64, "model.g_widths": (32, 16, 8),
                          "model.d_widths": (8, 16)},
+    # Round four, on today's default: the SNGAN line's ingredients one at a time.
+    "default_sn": {"model.spectral_norm": True},
+    "default_sn_hinge_adam0": {"model.spectral_norm": True, "loss.name": "hinge",
+                               "optim.beta1": 0.0, "optim.beta2": 0.9},
+    "default_diffaugment": {"loss.augment": "translation,cutout"},
 }
 
 # The command's flags (`_define_flags`); None until it runs.
