@@ -101,7 +101,7 @@ def test_a_batch_that_does_not_split_over_the_devices_is_refused(tmp_path):
 
 # What the command says to a bad value: the library's message, its fields as flags.
 BAD_VALUES = [
-    ({"model.name": "resnet"}, "--config.model.name='resnet' is not an option"),
+    ({"model.name": "stylegan"}, "--config.model.name='stylegan' is not an option"),
     ({"dataset": "/nonexistent/mnist.npz"}, "data file '/nonexistent/mnist.npz' not found"),
     ({"dataset": "imagenet"}, "unknown data set 'imagenet'"),
     ({"num_steps": -5}, "--config.num_steps=-5 is negative"),
