@@ -2,6 +2,7 @@ r"""Training-step speed: ours (the library's jitted step) against PyTorch and Te
 
   python -m experiments.benchmark                           # dcgan at 256, mlp at 64
   python -m experiments.benchmark --cases=mlp --impls=jax,jax_scan,torch
+  python -m experiments.benchmark --cases=sngan --torch_python=/tmp/torchenv/bin/python
   python -m experiments.benchmark --cases=dcgan --config.run.backend=plain
   python -m experiments.benchmark --cases=dcgan,mlp --impls=jax --baseline_dir=/tmp/gan_d253e45
   python -m experiments.benchmark --cases=dcgan,mlp --batch_sizes=32,64,128,256,512,1024 \
@@ -27,8 +28,14 @@ Implementations (`--impls`; default per case, those not installed are skipped):
                  worktree add /tmp/gan_old d253e45`): that commit's own `jax` worker,
                  timed in the same rounds, so a change is measured side by side.
   tf, tf_xla     experiments/references/tf_gan.py (`tf.function`, + jit_compile).
-  torch, torch_compile  experiments/references/torch_gan.py (eager, `torch.compile`).
+  torch, torch_compile  experiments/references/torch_gan.py (eager, `torch.compile`);
+                 for the `sngan` case, `torch` is experiments/references/torch_sngan.py
+                 (eager; the case has no other reference).
 The references are an optional extra: `pip install -r tools/benchmark_requirements.txt`.
+They need none of this project's other dependencies, so they may run in another Python:
+`--torch_python=PATH` (or the environment variable GAN_TORCH_PYTHON; GAN_TF_PYTHON for
+TensorFlow) names the interpreter of the torch workers; by default every worker runs
+in this one.
 
 How it is fair. Every implementation runs in a process of its own (a worker, see
 `experiments.references`) that builds its step, compiles it and warms it up
@@ -39,8 +46,10 @@ rotates every round) times `--repeats` repeats of as many steps as last at least
 is excluded: every worker steps on float32 images in [-1, 1] it made once.
 
 Our configs are the experiments' own (`experiments.dcgan_mnist_tutorial.get_config`,
-`experiments.mlp_gan_mnist.get_config`; Adam as the references have it), with
-`--config.FIELD=VALUE` overrides
+`experiments.mlp_gan_mnist.get_config`, with Adam as the references have it;
+`experiments.sngan_cifar10.get_config()`, the CPU config, as it is: SNGAN's ResNet at
+64 channels on 32x32x3 images, hinge loss, DiffAugment, generator EMA, which
+torch_sngan copies), with `--config.FIELD=VALUE` overrides
 (e.g. `--config.run.backend=plain`) and `--batch_sizes` / `--width_scales`
 (every layer width times the scale, at least 1). Our worker asserts that nothing
 is recompiled and no array crosses between host and device during timing.
@@ -59,15 +68,6 @@ from typing import Any, Optional
 
 from experiments import references as ref
 
-# Case -> the experiment module whose get_config() it uses, and its default impls.
-CASES = {
-    # The TensorFlow tutorial's networks, as the references build them (and as
-    # experiments.dcgan_mnist had them before docs/quality.md's study made it smaller).
-    "dcgan": {"experiment": "experiments.dcgan_mnist_tutorial",
-              "impls": ("jax", "tf", "torch", "torch_compile")},
-    "mlp": {"experiment": "experiments.mlp_gan_mnist",
-            "impls": ("jax", "jax_scan", "tf", "torch", "torch_compile")},
-}
 OURS = ("jax", "jax_scan")
 BASELINE = "jax@baseline"  # `--baseline_dir`'s commit, timed beside ours.
 # Reference impl -> (module, its --impl, the Python package it needs).
@@ -77,6 +77,27 @@ REFERENCES = {
     "torch": ("experiments.references.torch_gan", "eager", "torch"),
     "torch_compile": ("experiments.references.torch_gan", "compile", "torch"),
 }
+# The references' Adam (the DCGAN paper's), set in our config before the overrides.
+_REFERENCE_ADAM = {"g_lr": ref.LEARNING_RATE, "d_lr": ref.LEARNING_RATE,
+                   "beta1": ref.BETA1, "beta2": ref.BETA2}
+# Case -> the experiment module whose get_config() it uses, its default impls, the
+# config.optim fields set before the overrides, and its references (default REFERENCES).
+CASES = {
+    # The TensorFlow tutorial's networks, as the references build them (and as
+    # experiments.dcgan_mnist had them before docs/quality.md's study made it smaller).
+    "dcgan": {"experiment": "experiments.dcgan_mnist_tutorial",
+              "impls": ("jax", "tf", "torch", "torch_compile"), "optim": _REFERENCE_ADAM},
+    "mlp": {"experiment": "experiments.mlp_gan_mnist",
+            "impls": ("jax", "jax_scan", "tf", "torch", "torch_compile"),
+            "optim": _REFERENCE_ADAM},
+    # SNGAN's ResNet at the CPU config, whose own Adam torch_sngan copies.
+    "sngan": {"experiment": "experiments.sngan_cifar10", "impls": ("jax", "torch"),
+              "optim": {},
+              "references": {"torch": ("experiments.references.torch_sngan", "eager",
+                                       "torch")}},
+}
+# A reference's package -> the environment variable that may name its interpreter.
+PYTHON_ENV = {"torch": "GAN_TORCH_PYTHON", "tensorflow": "GAN_TF_PYTHON"}
 _SERVE_OURS = "--serve_ours"  # argv[1] of our worker process (see the bottom).
 _COMPILE_EVENT = "/jax/core/compile/backend_compile_duration"
 
@@ -92,9 +113,8 @@ def _our_config(model: str, batch_size: int, width_scale: float, overrides: list
   # A private FlagValues: parses the overrides without touching absl's global flags.
   flag_values = flags.FlagValues()
   base = experiment.get_config()
-  # The references' Adam (the DCGAN paper's), before the overrides.
-  base.optim.g_lr = base.optim.d_lr = ref.LEARNING_RATE
-  base.optim.beta1, base.optim.beta2 = ref.BETA1, ref.BETA2
+  for field, value in CASES[model]["optim"].items():  # Before the overrides.
+    base.optim[field] = value
   config_flags.DEFINE_config_dict("config", base, flag_values=flag_values)
   flag_values(["benchmark", *overrides])
   config = flag_values.config
@@ -116,7 +136,7 @@ def _one_step_config(config):
 
 def _serve_ours(argv: list[str]) -> None:
   """Our worker: the library's real step, served by `experiments.references.serve`."""
-  parser = ref.reference_arguments("our jitted train step", OURS)
+  parser = ref.reference_arguments("our jitted train step", OURS, tuple(CASES))
   parser.add_argument("--steps_per_dispatch", type=int, default=10)
   args, overrides = parser.parse_known_args(argv)
   bad = [o for o in overrides if not o.startswith("--config.")]
@@ -140,11 +160,12 @@ def _serve_ours(argv: list[str]) -> None:
     for period in config_lib.PERIODS:
       parent, name = period.split(".")
       config[parent][name] = 0
-  run = build.build(config, data.DataSpec("benchmark", ref.IMAGE_SHAPE))
+  image_shape = ref.image_shape(args.model)
+  run = build.build(config, data.DataSpec("benchmark", image_shape))
   one_step = build.build(_one_step_config(config), run.spec)
   state = run.init_state()
   rng = np.random.default_rng(args.seed)
-  images = rng.uniform(-1, 1, (n, config.optim.d_steps, config.batch_size) + ref.IMAGE_SHAPE)
+  images = rng.uniform(-1, 1, (n, config.optim.d_steps, config.batch_size) + image_shape)
   images = images.astype(np.float32)
   single_batch = run.shard({"image": images[0]})
   flops = one_step.compiled_step.lower(state, single_batch,
@@ -239,9 +260,22 @@ class Worker:
     self.stderr.close()
 
 
+def reference_of(impl: str, case: str) -> Optional[tuple[str, str, str]]:
+  """(module, its --impl, the package it needs) of reference `impl` in `case`, or None."""
+  return CASES[case].get("references", REFERENCES).get(impl)
+
+
+def reference_python(package: str, pythons: Optional[dict[str, str]] = None) -> str:
+  """The interpreter of a reference needing `package`: `pythons[package]`, else the
+  environment variable `PYTHON_ENV[package]` (e.g. GAN_TORCH_PYTHON), else this one."""
+  return ((pythons or {}).get(package) or os.environ.get(PYTHON_ENV.get(package, ""), "")
+          or sys.executable)
+
+
 def _worker_command(impl: str, model: str, batch_size: int, width_scale: float, *,
                     min_repeat_seconds: float, threads: int, steps_per_dispatch: int,
-                    overrides: list[str]) -> list[str]:
+                    overrides: list[str],
+                    pythons: Optional[dict[str, str]] = None) -> list[str]:
   common = [f"--model={model}", f"--batch_size={batch_size}", f"--width_scale={width_scale}",
             f"--min_repeat_seconds={min_repeat_seconds}", "--serve"]
   if threads:
@@ -252,19 +286,39 @@ def _worker_command(impl: str, model: str, batch_size: int, width_scale: float, 
   if impl in OURS:
     return [sys.executable, "-m", "experiments.benchmark", _SERVE_OURS, f"--impl={impl}",
             f"--steps_per_dispatch={steps_per_dispatch}", *common, *overrides]
-  module, variant, _ = REFERENCES[impl]
-  return [sys.executable, "-m", module, f"--impl={variant}", *common]
+  module, variant, package = reference_of(impl, model)
+  return [reference_python(package, pythons), "-m", module, f"--impl={variant}", *common]
 
 
-def available(impl: str) -> Optional[str]:
-  """None when `impl` can run here, else why not."""
+def available(impl: str, case: str = "dcgan",
+              pythons: Optional[dict[str, str]] = None) -> Optional[str]:
+  """None when `impl` can run `case` here, else why not.
+
+  A reference needs its package in its interpreter (`reference_python`); another
+  interpreter is asked, without importing the package.
+  """
   if impl in OURS or impl == BASELINE:
     return None
   if impl not in REFERENCES:
     return f"unknown implementation {impl!r}"
-  package = REFERENCES[impl][2]
-  if importlib.util.find_spec(package) is None:
-    return f"{package} is not installed (pip install -r tools/benchmark_requirements.txt)"
+  reference = reference_of(impl, case)
+  if reference is None:
+    return f"no {impl} reference for the {case} case"
+  package = reference[2]
+  python = reference_python(package, pythons)
+  if python == sys.executable:
+    found = importlib.util.find_spec(package) is not None
+  else:
+    probe = f"import importlib.util, sys; sys.exit(importlib.util.find_spec({package!r}) is None)"
+    try:
+      found = subprocess.run([python, "-c", probe], capture_output=True,
+                             timeout=120).returncode == 0
+    except (OSError, subprocess.TimeoutExpired) as error:
+      return f"cannot run {python} ({PYTHON_ENV.get(package, '')}): {error}"
+  if not found:
+    return (f"{package} is not installed in {python} (pip install -r "
+            f"tools/benchmark_requirements.txt, or name a Python that has it in "
+            f"{PYTHON_ENV.get(package, '')})")
   return None
 
 
@@ -276,10 +330,13 @@ def run_case(model: str, *, batch_size: int = 0, width_scale: float = 1.0,
              impls: Optional[list[str]] = None, rounds: int = 3, repeats: int = 5,
              min_repeat_seconds: float = 1.0, threads: int = 0, steps_per_dispatch: int = 10,
              overrides: Optional[list[str]] = None,
-             baseline_dir: Optional[str] = None) -> dict[str, Any]:
+             baseline_dir: Optional[str] = None,
+             pythons: Optional[dict[str, str]] = None) -> dict[str, Any]:
   """Times `impls` on one case in interleaved rounds; returns the case's JSON object.
 
   With `baseline_dir`, the `jax` worker of that checkout is timed too, as `jax@baseline`.
+  `pythons` maps a reference's package ("torch", "tensorflow") to the interpreter
+  that runs it (`reference_python`).
   """
   batch_size = batch_size or ref.default_batch_size(model)
   impls = list(impls or CASES[model]["impls"]) + ([BASELINE] if baseline_dir else [])
@@ -291,14 +348,14 @@ def run_case(model: str, *, batch_size: int = 0, width_scale: float = 1.0,
       "load_average_before": list(os.getloadavg()), "impls": {}}
   workers = []
   for impl in impls:
-    why_not = available(impl)
+    why_not = available(impl, model, pythons)
     if why_not:
       result["impls"][impl] = {"skipped": why_not}
       continue
     worker = Worker(impl, _worker_command(
         impl, model, batch_size, width_scale, min_repeat_seconds=min_repeat_seconds,
-        threads=threads, steps_per_dispatch=steps_per_dispatch, overrides=overrides),
-        root=baseline_dir if impl == BASELINE else None)
+        threads=threads, steps_per_dispatch=steps_per_dispatch, overrides=overrides,
+        pythons=pythons), root=baseline_dir if impl == BASELINE else None)
     try:  # One at a time, so that compilations do not compete.
       worker.wait_ready()
       workers.append(worker)
@@ -435,6 +492,8 @@ def _define_flags():
   flags.DEFINE_string("out", "", "Append each case's JSON line to this file; with --plot, "
                       "comma-separated files to read.")
   flags.DEFINE_string("plot", "", "Only draw the scaling curves from --out into this folder.")
+  flags.DEFINE_string("torch_python", "", "The Python that runs the torch references (one "
+                      "with torch installed); empty: $GAN_TORCH_PYTHON, else this one.")
   flags.DEFINE_string("baseline_dir", "", "A checkout of another commit whose own `jax` step "
                       "is timed beside ours (as jax@baseline), e.g. the pre-redesign commit.")
   # Parsed here for validation and --help; passed on verbatim to our worker.
@@ -490,7 +549,8 @@ def main(argv):
                           impls=f.impls or None, rounds=f.rounds, repeats=f.repeats,
                           min_repeat_seconds=f.min_repeat_seconds, threads=f.threads,
                           steps_per_dispatch=f.steps_per_dispatch, overrides=overrides,
-                          baseline_dir=f.baseline_dir or None)
+                          baseline_dir=f.baseline_dir or None,
+                          pythons={"torch": f.torch_python} if f.torch_python else None)
         result["wall_s"] = time.perf_counter() - start
         line = json.dumps(result)
         print(line, flush=True)

@@ -49,7 +49,6 @@ CASES = {
     "dcgan": dict(TINY_DCGAN),
     "dcgan_r1_ema": dict(TINY_DCGAN, penalty="r1", penalty_weight=1.0, ema_decay=0.9),
     "dcgan_pack2_minibatch_std": dict(TINY_DCGAN, pack=2, minibatch_std=True),
-    "dcgan_blocks_of_2": dict(TINY_DCGAN, steps_per_call=2, num_steps=4),
     "dcgan_bfloat16": dict(TINY_DCGAN, compute_dtype="bfloat16"),
 }
 

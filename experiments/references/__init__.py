@@ -20,7 +20,8 @@ A worker builds its step, then calls `serve(step, sync, ...)`:
 Run alone (no `--serve`), a worker does the rounds itself and prints one JSON
 summary: `reference_main` below.
 
-The references, `torch_gan` and `tf_gan`, are optional: `pip install -r
+The references, `torch_gan` and `tf_gan` (the DCGAN and the MLP GAN) and
+`torch_sngan` (SNGAN's ResNet on CIFAR-10), are optional: `pip install -r
 tools/benchmark_requirements.txt`.
 """
 
@@ -43,10 +44,30 @@ LEAKY_SLOPE = {"dcgan": 0.3, "mlp": 0.2}
 BATCHNORM_MOMENTUM, BATCHNORM_EPSILON = 0.99, 1e-5  # Flax's convention: new = m*old + (1-m)*batch.
 TRUNCATED_NORMAL_STD = 0.87962566103423978  # std of N(0, 1) truncated to [-2, 2].
 
+# SNGAN's ResNet at the CPU config of experiments/sngan_cifar10.py, which the torch
+# worker cannot import (it needs JAX); tests/benchmarks/benchmark_test.py checks that
+# they agree.
+SNGAN_IMAGE_SHAPE = (32, 32, 3)
+SNGAN_NOISE_DIM = 128
+SNGAN_WIDTH = 64  # ch_G = ch_D.
+SNGAN_G_LR, SNGAN_D_LR, SNGAN_BETA1, SNGAN_BETA2 = 1e-4, 4e-4, 0.0, 0.9
+SNGAN_EMA_DECAY = 0.999  # With the warm-up d_t = min(0.999, (1 + t) / (10 + t)).
+SNGAN_AUGMENT = "color,translation,cutout"
+
 
 def scaled_widths(model: str, width_scale: float) -> tuple[tuple[int, ...], tuple[int, ...]]:
   """(g_widths, d_widths) of `model` with every width times `width_scale` (at least 1)."""
   return tuple(tuple(max(1, round(w * width_scale)) for w in ws) for ws in WIDTHS[model])
+
+
+def image_shape(model: str) -> tuple[int, int, int]:
+  """(H, W, C) of one image of `model`: 32x32x3 for SNGAN (CIFAR-10), else 28x28x1 (MNIST)."""
+  return SNGAN_IMAGE_SHAPE if model == "sngan" else IMAGE_SHAPE
+
+
+def sngan_width(width_scale: float) -> int:
+  """ch_G = ch_D of the SNGAN ResNet, times `width_scale` (at least 1)."""
+  return max(1, round(SNGAN_WIDTH * width_scale))
 
 
 def lecun_normal_std(fan_in: int) -> float:
@@ -156,10 +177,14 @@ def summarize(rounds: list[list[float]], steps_per_repeat: int,
   }
 
 
-def reference_arguments(description: str, impls: tuple[str, ...]) -> argparse.ArgumentParser:
-  """The command line every worker takes (argparse: workers never define absl flags)."""
+def reference_arguments(description: str, impls: tuple[str, ...],
+                        models: tuple[str, ...] = ("dcgan", "mlp")) -> argparse.ArgumentParser:
+  """The command line every worker takes (argparse: workers never define absl flags).
+
+  `models` are those the worker builds (`--model`, default the first).
+  """
   parser = argparse.ArgumentParser(description=description)
-  parser.add_argument("--model", choices=("dcgan", "mlp"), default="dcgan")
+  parser.add_argument("--model", choices=models, default=models[0])
   parser.add_argument("--impl", choices=impls, default=impls[0])
   parser.add_argument("--batch_size", type=int, default=0, help="0: the model's default")
   parser.add_argument("--width_scale", type=float, default=1.0,
@@ -175,8 +200,8 @@ def reference_arguments(description: str, impls: tuple[str, ...]) -> argparse.Ar
 
 
 def default_batch_size(model: str) -> int:
-  """Batch 256 for the DCGAN, 64 for the MLP GAN (the experiments' configs)."""
-  return {"dcgan": 256, "mlp": 64}[model]
+  """Batch 256 for the DCGAN, 64 for the MLP GAN and SNGAN (the experiments' configs)."""
+  return {"dcgan": 256, "mlp": 64, "sngan": 64}[model]
 
 
 def run_worker(args: argparse.Namespace, step: Callable[[], None], sync: Callable[[], None],

@@ -11,6 +11,7 @@ Hence the tolerance below.
 
 import json
 import math
+import sys
 
 import chex
 import flax
@@ -171,6 +172,142 @@ def test_plot_draws_the_three_scaling_curves(tmp_path):
   paths = benchmark.plot(records, str(tmp_path))
   assert sorted(p.rsplit("/", 1)[1] for p in paths) == [
       "benchmark_batch_memory.png", "benchmark_batch_steps.png", "benchmark_width_steps.png"]
+
+
+# ---------------------------------------------------------------------------- sngan
+
+
+def test_sngan_case_is_the_cpu_config_that_the_torch_reference_copies():
+  config = benchmark._our_config("sngan", 0, 1.0, [])  # pylint: disable=protected-access
+  # The torch worker cannot import experiments.sngan_cifar10 (JAX): it reads these.
+  assert (config.model.name, config.loss.name, config.loss.penalty) == ("resnet", "hinge",
+                                                                        "none")
+  assert config.model.g_widths == config.model.d_widths == (ref.SNGAN_WIDTH,)
+  assert config.model.noise_dim == ref.SNGAN_NOISE_DIM and config.model.dropout_rate == 0
+  assert (config.optim.g_lr, config.optim.d_lr) == (ref.SNGAN_G_LR, ref.SNGAN_D_LR)
+  assert (config.optim.beta1, config.optim.beta2) == (ref.SNGAN_BETA1, ref.SNGAN_BETA2)
+  assert config.optim.ema_decay == ref.SNGAN_EMA_DECAY and config.optim.ema_warmup
+  assert (config.optim.d_steps, config.optim.simultaneous) == (1, False)
+  assert config.optim.lr_schedule == "constant"
+  assert config.loss.augment == ref.SNGAN_AUGMENT
+  assert config.batch_size == ref.default_batch_size("sngan") == 64
+  assert ref.image_shape("sngan") == (32, 32, 3)
+  scaled = benchmark._our_config("sngan", 8, 0.125, [])  # pylint: disable=protected-access
+  assert scaled.model.g_widths == (ref.sngan_width(0.125),) == (8,) and scaled.batch_size == 8
+  # The MNIST cases still take the references' Adam.
+  dcgan = benchmark._our_config("dcgan", 0, 1.0, [])  # pylint: disable=protected-access
+  assert (dcgan.optim.g_lr, dcgan.optim.beta1) == (ref.LEARNING_RATE, ref.BETA1)
+
+
+def test_sngan_case_runs_its_own_torch_reference_in_the_named_python(monkeypatch):
+  monkeypatch.delenv("GAN_TORCH_PYTHON", raising=False)
+  command = benchmark._worker_command(  # pylint: disable=protected-access
+      "torch", "sngan", 64, 1.0, min_repeat_seconds=1.0, threads=0, steps_per_dispatch=10,
+      overrides=[], pythons={"torch": "/opt/torch/bin/python"})
+  assert command[:3] == ["/opt/torch/bin/python", "-m", "experiments.references.torch_sngan"]
+  assert "--model=sngan" in command and "--impl=eager" in command
+  monkeypatch.setenv("GAN_TORCH_PYTHON", "/env/python")
+  assert benchmark.reference_python("torch") == "/env/python"
+  assert benchmark.reference_python("torch", {"torch": "/flag/python"}) == "/flag/python"
+  assert benchmark.reference_python("tensorflow") == sys.executable
+  assert benchmark.reference_of("torch", "dcgan")[0] == "experiments.references.torch_gan"
+  assert benchmark.available("tf", "sngan") == "no tf reference for the sngan case"
+  assert benchmark.available("torch_compile", "sngan").startswith("no torch_compile")
+  # Another interpreter is asked whether it has the package: here one that has not.
+  why_not = benchmark.available("torch", "sngan", {"torch": "/bin/false"})
+  assert why_not.startswith("torch is not installed in /bin/false")
+  assert benchmark.available("torch", "sngan", {"torch": "/no/such/python"}).startswith(
+      "cannot run /no/such/python")
+
+
+@pytest.mark.slow  # Our worker compiles the ResNet step, torch's steps: a minute or two.
+def test_sngan_case_builds_and_steps_at_a_tiny_size(tmp_path):
+  # The torch side runs where torch is importable here or GAN_TORCH_PYTHON names a Python
+  # that has it (experiments.benchmark.reference_python).
+  impls = "jax,torch" if benchmark.available("torch", "sngan") is None else "jax"
+  out = tmp_path / "bench.jsonl"
+  result = run_module("experiments.benchmark", "--cases=sngan", "--batch_sizes=4",
+                      "--width_scales=0.125", f"--impls={impls}", "--rounds=1", "--repeats=2",
+                      "--min_repeat_seconds=0.01", f"--out={out}",
+                      "--config.run.backend=plain",  # XLA's own lowering: a faster compile.
+                      timeout=600)
+  assert result.returncode == 0, result.stderr[-3000:]
+  record = json.loads(out.read_text())
+  assert (record["case"], record["batch_size"], record["width_scale"]) == ("sngan", 4, 0.125)
+  ours = record["impls"]["jax"]
+  assert "error" not in ours, ours
+  assert ours["g_widths"] == ours["d_widths"] == [8] and ours["images_per_step"] == 4
+  assert ours["steps_per_s"] > 0 and ours["repeats"] == 2
+  assert record["flops_per_step_xla"] > 0
+  if "torch" in impls:
+    theirs = record["impls"]["torch"]
+    assert "error" not in theirs, theirs
+    assert theirs["params"] == ours["params"]
+    assert theirs["steps_per_s"] > 0 and theirs["flops_per_step"] > 0
+    assert record["ratios"]["jax/torch"] == pytest.approx(
+        ours["steps_per_s"] / theirs["steps_per_s"])
+
+
+def _sngan_params(width_scale: float) -> int:
+  config = benchmark._our_config("sngan", 4, width_scale, [])  # pylint: disable=protected-access
+  run = build.build(config, data.DataSpec("benchmark", ref.image_shape("sngan")))
+  state = jax.eval_shape(run.init, run.keys["init"])
+  return sum(x.size for x in jax.tree.leaves((state.generator.params,
+                                               state.discriminator.params)))
+
+
+def test_torch_sngan_has_our_parameters():
+  pytest.importorskip("torch")
+  from experiments.references import torch_sngan  # pylint: disable=g-import-not-at-top
+  for width_scale in (0.125, 1.0):
+    generator, discriminator = torch_sngan.build_models(width_scale)
+    assert (sum(p.numel() for m in (generator, discriminator) for p in m.parameters())
+            == _sngan_params(width_scale))
+
+
+def test_torch_sngan_translation_and_cutout_are_ours():
+  torch = pytest.importorskip("torch")
+  from experiments.references import torch_sngan  # pylint: disable=g-import-not-at-top
+  from gan import augment  # pylint: disable=g-import-not-at-top
+  images = np.random.default_rng(0).uniform(-1, 1, (3, 32, 32, 3)).astype(np.float32)
+  shifts = np.array([[4, -3], [-4, 0], [1, 4]])
+  theirs = torch_sngan.translate(torch.from_numpy(images).permute(0, 3, 1, 2),
+                                 torch.from_numpy(shifts[:, 0]).view(3, 1, 1),
+                                 torch.from_numpy(shifts[:, 1]).view(3, 1, 1))
+  np.testing.assert_array_equal(theirs.permute(0, 2, 3, 1).numpy(),
+                                np.asarray(augment.translate(images, shifts)))
+  offsets = np.array([[0, 32], [16, 5], [31, 1]])  # Centres on [0, 32]: squares cut at borders.
+  theirs = torch_sngan.cutout_mask(3, 32, 32, (16, 16),
+                                   torch.from_numpy(offsets[:, 0]).view(3, 1, 1),
+                                   torch.from_numpy(offsets[:, 1]).view(3, 1, 1))
+  np.testing.assert_array_equal(theirs.numpy(),
+                                np.asarray(augment.cutout_mask(32, 32, (16, 16), offsets))[..., 0])
+
+
+def test_torch_sngan_step_takes_one_power_iteration_and_the_warm_ema():
+  torch = pytest.importorskip("torch")
+  from experiments.references import torch_sngan  # pylint: disable=g-import-not-at-top
+  torch.manual_seed(0)
+  generator, discriminator = torch_sngan.build_models(0.125)
+  layers = [m.parametrizations.weight for m in discriminator.modules()
+            if hasattr(m, "parametrizations")]
+  assert len(layers) == 4 * 2 + 2 + 1  # Two convolutions a block, two shortcuts, the logit.
+  before = [(p.original.detach().clone(), p[0]._u.clone(), p[0]._v.clone()) for p in layers]
+  g_before = [p.detach().clone() for p in generator.parameters()]
+  step = torch_sngan.make_step(generator, discriminator, 4)
+  d_loss, g_loss = step(torch.rand(4, 3, 32, 32) * 2 - 1)
+  assert bool(torch.isfinite(d_loss)) and bool(torch.isfinite(g_loss))
+  # One power iteration from the stored v with the weights before D's update (the real
+  # pass); the fake pass and the G update iterate no further.
+  for layer, (weight, _, v) in zip(layers, before):
+    matrix = weight.reshape(weight.shape[0], -1)
+    u = torch.nn.functional.normalize(matrix @ v, dim=0)
+    torch.testing.assert_close(layer[0]._u, u)
+    torch.testing.assert_close(layer[0]._v, torch.nn.functional.normalize(matrix.T @ u, dim=0))
+  # Step 0 of the EMA's warm-up: decay min(0.999, 1 / 10).
+  for ema, new, old in zip(step.ema, generator.parameters(), g_before):
+    assert not torch.equal(new.detach(), old)
+    torch.testing.assert_close(ema, 0.9 * new.detach() + 0.1 * old)
 
 
 # ----------------------------------------------------------------------- multi-step
