@@ -51,7 +51,12 @@ def test_images_without_labels_have_one_class():
     ({"x_train": np.full((4, 28, 28), -1.0)}, r"outside \[0, 255\]"),
     ({"x_train": np.zeros((4, 28), np.uint8)}, "must have shape"),
     ({"x_train": np.zeros((4, 28, 28, 2), np.uint8)}, "must have shape"),
-    ({"x_train": np.zeros((4, 28, 28), np.uint8), "y_train": np.zeros(3)}, "one label per"),
+    ({"x_train": np.zeros((4, 28, 28), np.uint8), "y_train": np.zeros(3, np.int32)},
+     "one label per"),
+    ({"x_train": np.zeros((4, 28, 28), np.uint8), "y_train": np.zeros(4)},
+     "y_train has dtype float64; store integer class labels"),
+    ({"x_train": np.zeros((4, 28, 28), np.uint8), "y_train": np.array([0, 1, -1, 2])},
+     "y_train holds labels from -1 to 2; class labels must be 0..C-1"),
 ])
 def test_bad_npz_contents(tmp_path, arrays, message):
   path = tmp_path / "bad.npz"
