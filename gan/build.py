@@ -200,12 +200,16 @@ class Run:
 
   # --------------------------------------------------------------- sampling
 
-  def sample(self, state: Any, num: int, key: Array) -> np.ndarray:
-    """`num` samples as numpy, drawn in chunks of 1000 from `fold_in(key, i)`."""
+  def sample(self, state: Any, num: int, key: Array, *, label: Optional[int] = None
+             ) -> np.ndarray:
+    """`num` samples as numpy, drawn in chunks of 1000 from `fold_in(key, i)`; with
+    `label` (a conditional task), every sample of that class."""
     out = []
     for i, start in enumerate(range(0, num, _SAMPLE_CHUNK)):
       inputs = self.task.sample_inputs(jax.random.fold_in(key, i),
                                        min(_SAMPLE_CHUNK, num - start))
+      if label is not None:
+        inputs["label"] = np.full((inputs["z"].shape[0],), label, np.int32)
       out.append(np.asarray(self.generate(state, inputs)))
     return np.concatenate(out)
 

@@ -32,12 +32,7 @@ from gan.metrics.frechet import fid as fid_fn
 
 def class_samples(run, state, label: int, num: int, key: jax.Array) -> np.ndarray:
   """`num` uint8 samples G(z, label) of a conditional run, z drawn from `key`."""
-  out = []
-  for i, start in enumerate(range(0, num, 1000)):
-    inputs = run.task.sample_inputs(jax.random.fold_in(key, i), min(1000, num - start))
-    inputs["label"] = np.full((inputs["z"].shape[0],), label, np.int32)
-    out.append(np.asarray(run.generate(state, inputs)))
-  return images_lib.to_uint8(np.concatenate(out))
+  return images_lib.to_uint8(run.sample(state, num, key, label=label))
 
 
 def per_class_scores(run, state, extractor: features_lib.FeatureExtractor, train_images,

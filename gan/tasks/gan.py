@@ -125,13 +125,11 @@ def _discriminate(d: PlayerState, params, stats, images: Array, key: Array, cond
   iteration; the step does this once per D update, on the real batch) and returns
   the new ones; otherwise it uses `stats` as they are.
   """
-  variables = {"params": params, "batch_stats": stats}
+  out = d.apply_fn({"params": params, "batch_stats": stats}, images, *cond, train=True,
+                   rngs={"dropout": key}, mutable=["batch_stats"] if update else False)
   if update:
-    out, mutated = d.apply_fn(variables, images, *cond, train=True, rngs={"dropout": key},
-                              mutable=["batch_stats"])
+    out, mutated = out
     stats = mutated.get("batch_stats", stats)
-  else:
-    out = d.apply_fn(variables, images, *cond, train=True, rngs={"dropout": key})
   logits, class_logits = out if isinstance(out, tuple) else (out, None)
   return logits, class_logits, stats
 
@@ -156,10 +154,10 @@ def make_train_step(cfg: StepConfig) -> Callable[[GANState, dict, Array],
     raise ConfigError("optim.d_steps", cfg.d_steps, "must be 1 with config.optim.simultaneous="
                       "True (D is updated once per step)")
   acgan = cfg.aux_class_weight > 0
-  policy = augment_lib.parse_policy(cfg.augment) if cfg.augment else ()
+  policy = cfg.augment  # Checked with the config (`check_config`).
 
   def augmented(images: Array, key) -> Array:
-    return augment_lib.diff_augment(key, images, ",".join(policy)) if policy else images
+    return augment_lib.diff_augment(key, images, policy) if policy else images
 
   def d_cond(cond: tuple) -> tuple:
     return cond if cfg.d_takes_label else ()
