@@ -6,7 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from gan import models
+from gan import models, rundir
 from gan.backends import threefry
 from gan.errors import ConfigError
 from gan.models.dcgan import DCGANDiscriminator
@@ -104,9 +104,13 @@ def test_u_changes_only_when_training_with_batch_stats_mutable(module):
                   static_argnums=1)
   trained_logits, trained = apply(variables, True)
   eval_logits, untouched = apply(variables, False)
-  changed = jax.tree.map(lambda a, b: bool(np.any(np.asarray(a) != np.asarray(b))),
-                         variables["batch_stats"], trained["batch_stats"])
-  assert all(jax.tree.leaves(changed))  # Every u and sigma moved.
+  changed = rundir.flatten_with_paths(jax.tree.map(
+      lambda a, b: bool(np.any(np.asarray(a) != np.asarray(b))), variables["batch_stats"],
+      trained["batch_stats"]))
+  # Every u moved, and some sigma (a small layer's sigma can be converged to the last
+  # bit after one iteration: the first conv's 16 x 4 matrix, on AMD EPYC).
+  assert all(v for name, v in changed.items() if name.endswith("/u")), changed
+  assert any(v for name, v in changed.items() if name.endswith("/sigma")), changed
   jax.tree.map(np.testing.assert_array_equal, untouched["batch_stats"],
                variables["batch_stats"])
   # Not mutable: train=True runs (no error) and leaves u alone; every call normalises
