@@ -214,9 +214,21 @@ class Run:
     return np.concatenate(out)
 
   def grid_inputs(self, num: int) -> dict:
-    """The fixed inputs of the sample grids, from the run's (first seed's) sample key."""
+    """The fixed inputs of the sample grids: from the data where the task previews data
+    (held-out sources of a translation task), else from the run's (first seed's) sample
+    key."""
+    if self.task.data_preview is not None:
+      if self.data is None:
+        raise ValueError("this run was restored without its data; build it with its data set")
+      return parallel.replicate(self.task.data_preview(self.data, num), self.mesh)
     key = self.keys["sample"] if self.num_seeds == 1 else self.keys["sample"][0]
     return parallel.replicate(self.task.grid_inputs(key, num), self.mesh)
+
+  def grid_images(self, state: Any, inputs: dict) -> Any:
+    """The images of a sample grid: the outputs for `inputs`, laid out by the task."""
+    outputs = self.generate(self.first_seed(state), inputs)
+    layout = self.task.grid_layout
+    return outputs if layout is None else layout(inputs, outputs)
 
   def first_seed(self, state: Any) -> Any:
     """The state of the first seed (the state itself for a one-seed run)."""

@@ -259,3 +259,127 @@ def get_penalty(name: str) -> Callable[..., Array]:
     raise ConfigError("loss.penalty", name, f"is not a penalty; choose one of "
                       f"{sorted(PENALTIES)}")
   return PENALTIES[name]
+
+
+# -------------- Reconstruction and content losses (image-to-image translation, super-resolution)
+#
+# Pixel and feature distances a generator adds to its adversarial loss, each weighted by
+# the caller: pix2pix's lambda * L1 (lambda = 100), CycleGAN's lambda * (cycle losses of
+# both directions) + lambda_id * lambda * identity losses (lambda = 10, lambda_id = 0.5),
+# SRGAN's content loss + 1e-3 * adversarial loss. Every one is a mean over all elements
+# (batch, pixels, channels), computed in float32.
+
+
+def l1_loss(*, prediction: Array, target: Array) -> Array:
+  """The mean absolute error: L1 = E[|prediction - target|], over every element.
+
+  pix2pix's reconstruction term is lambda * E_{x,y,z}[||y - G(x, z)||_1] (lambda = 100),
+  with prediction = G(x, z) and target = y; the caller applies lambda.
+
+  Args:
+    prediction: generated images, any shape.
+    target: images of the same shape.
+
+  Returns:
+    A float32 scalar >= 0.
+
+  References:
+    Isola, Zhu, Zhou & Efros 2017, Image-to-Image Translation with Conditional
+      Adversarial Networks (CVPR), equations (3)-(4).
+  """
+  return jnp.mean(jnp.abs(prediction.astype(jnp.float32) - target.astype(jnp.float32)))
+
+
+def cycle_consistency_loss(*, real: Array, reconstructed: Array) -> Array:
+  """CycleGAN's cycle loss in one direction: L_cyc = E[|F(G(x)) - x|], over every element.
+
+  The full cycle-consistency loss is the sum over both directions,
+  E_x[||F(G(x)) - x||_1] + E_y[||G(F(y)) - y||_1]: call this once with (x, F(G(x))) and
+  once with (y, G(F(y))); the caller weights their sum by lambda (10 in the paper).
+
+  Args:
+    real: x, images of one domain.
+    reconstructed: F(G(x)), the round trip through the other domain; x's shape.
+
+  Returns:
+    A float32 scalar >= 0, 0 iff the round trip gives x back.
+
+  References:
+    Zhu, Park, Isola & Efros 2017, Unpaired Image-to-Image Translation using
+      Cycle-Consistent Adversarial Networks (ICCV), equation (2).
+  """
+  return l1_loss(prediction=reconstructed, target=real)
+
+
+def identity_loss(*, real: Array, mapped: Array) -> Array:
+  """CycleGAN's identity mapping loss in one direction: L_id = E[|G(y) - y|].
+
+  G: X -> Y fed an image y already in Y should return it unchanged (it keeps the
+  colours of photos <-> paintings); the paper adds E_y[||G(y) - y||_1] +
+  E_x[||F(x) - x||_1] weighted by 0.5 lambda.
+
+  Args:
+    real: y, images of G's target domain.
+    mapped: G(y); y's shape.
+
+  Returns:
+    A float32 scalar >= 0.
+
+  References:
+    Zhu, Park, Isola & Efros 2017 (ICCV), section 5.2 ("Photo generation from
+      paintings"), after Taigman, Polyak & Wolf 2017.
+  """
+  return l1_loss(prediction=mapped, target=real)
+
+
+def pixel_mse_loss(*, prediction: Array, target: Array) -> Array:
+  """The pixel-wise mean squared error: MSE = E[(prediction - target)^2], every element.
+
+  SRResNet's content loss l_MSE = 1/(r^2 W H) sum_{x,y} (I^HR_{x,y} - G(I^LR)_{x,y})^2
+  (Ledig et al. 2017, equation (4)), with prediction = G(I^LR) and target = I^HR.
+
+  Args:
+    prediction: generated images, any shape.
+    target: images of the same shape.
+
+  Returns:
+    A float32 scalar >= 0.
+
+  References:
+    Ledig et al. 2017, Photo-Realistic Single Image Super-Resolution Using a Generative
+      Adversarial Network (CVPR), equation (4).
+  """
+  return jnp.mean((prediction.astype(jnp.float32) - target.astype(jnp.float32)) ** 2)
+
+
+def feature_content_loss(*, features_fn: Callable[[Array], Array], prediction: Array,
+                         target: Array) -> Array:
+  """A perceptual (feature) content loss: E[(phi(prediction) - sg(phi(target)))^2].
+
+  SRGAN's VGG loss l_VGG/i,j = 1/(W_ij H_ij) sum (phi_ij(I^HR) - phi_ij(G(I^LR)))^2
+  (Ledig et al. 2017, equation (5)) with phi any fixed feature network given as a
+  function (VGG19's relu5_4 in the paper; Johnson et al. 2016's feature reconstruction
+  loss likewise). The mean is over every element of the features. sg is
+  `jax.lax.stop_gradient`: the target's features are a constant, so the gradient reaches
+  the prediction (and phi's parameters only through phi(prediction), if phi closes over
+  traced ones). If phi returns several feature maps (any pytree of arrays), the loss is
+  the sum of their mean squared differences.
+
+  Args:
+    features_fn: phi, images -> features (an array or a pytree of arrays).
+    prediction: generated images.
+    target: images of the same shape.
+
+  Returns:
+    A float32 scalar >= 0.
+
+  References:
+    Ledig et al. 2017 (CVPR), equation (5).
+    Johnson, Alahi & Fei-Fei 2016, Perceptual Losses for Real-Time Style Transfer and
+      Super-Resolution (ECCV), section 3.1.
+  """
+  predicted = features_fn(prediction)
+  wanted = jax.lax.stop_gradient(features_fn(target))
+  distances = jax.tree.map(lambda p, t: pixel_mse_loss(prediction=p, target=t), predicted,
+                           wanted)
+  return sum(jax.tree.leaves(distances), jnp.zeros((), jnp.float32))

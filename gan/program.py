@@ -225,7 +225,7 @@ def _loop(run: build_lib.Run, workdir, state, checkpointer, hooks, is_main, log)
   # checking it costs a host round trip only where the loop syncs anyway.
   first_nonfinite = parallel.replicate(jnp.array(-1, jnp.int32), run.mesh)
   grid = config.run.num_sample_images if (run.generate is not None and
-                                          run.spec.kind == "images") else 0
+                                          run.spec.kind != "points") else 0
   grid_inputs = run.grid_inputs(grid) if grid else None
   stop_on_nonfinite = config.run.on_nonfinite == "stop"
 
@@ -245,7 +245,7 @@ def _loop(run: build_lib.Run, workdir, state, checkpointer, hooks, is_main, log)
       return
     check_finite()
     # Every process runs the computation; process 0 writes.
-    samples = run.generate(run.first_seed(state), grid_inputs)
+    samples = run.grid_images(state, grid_inputs)
     if not is_main:
       return
     samples = np.asarray(jax.device_get(samples))

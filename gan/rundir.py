@@ -66,8 +66,11 @@ def saved_config_values(workdir: str) -> dict:
 
 
 def load_run_config(workdir: str) -> ml_collections.ConfigDict:
-  """The resolved config a run saved in `workdir/config.json`, on today's base config."""
-  return config_lib.from_json_dict(saved_config_values(workdir), config_lib.base_config())
+  """The resolved config a run saved in `workdir/config.json`, on today's config of its
+  task (`gan.tasks.config_template`)."""
+  from gan import tasks  # pylint: disable=g-import-not-at-top
+  values = saved_config_values(workdir)
+  return config_lib.from_json_dict(values, tasks.config_template(values.get("task", "gan")))
 
 
 def load_data_spec(workdir: str) -> DataSpec:

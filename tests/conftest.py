@@ -35,6 +35,7 @@ threefry.register_unrolled_cpu_lowering()
 # finish together; every other file keeps its place.
 LONGEST_FILES = (
     "tests/cli/multidevice_test.py", "tests/tasks/sngan_test.py", "tests/program_test.py",
+    "tests/tasks/translation_test.py",
     "tests/notebooks_test.py", "tests/faults_test.py", "tests/benchmarks/benchmark_test.py",
     "tests/cli/multiprocess_test.py", "tests/golden_test.py",
     "tests/benchmarks/quality_study_test.py", "tests/eval/evaluate_test.py",
@@ -87,8 +88,7 @@ def lowered_jit(fn, lowered: bool):
   return call
 
 
-def run_module(module: str, *args: str, devices: int = 1, env=None, timeout: float = 600):
-  """Runs `python -m module args...` from the repo root; returns the CompletedProcess."""
+def _subprocess_env(devices: int, env) -> dict:
   full_env = dict(os.environ)
   full_env["PYTHONPATH"] = ROOT + os.pathsep + full_env.get("PYTHONPATH", "")
   flags = [f for f in full_env.get("XLA_FLAGS", "").split()
@@ -100,8 +100,21 @@ def run_module(module: str, *args: str, devices: int = 1, env=None, timeout: flo
   # XLA compilation (the executable, and so every number, is the same).
   full_env.setdefault("JAX_COMPILATION_CACHE_DIR", _CACHE_DIR)
   full_env.update(env or {})
-  return subprocess.run([sys.executable, "-m", module, *args], cwd=ROOT, env=full_env,
-                        capture_output=True, text=True, timeout=timeout)
+  return full_env
+
+
+def run_module(module: str, *args: str, devices: int = 1, env=None, timeout: float = 600):
+  """Runs `python -m module args...` from the repo root; returns the CompletedProcess."""
+  return subprocess.run([sys.executable, "-m", module, *args], cwd=ROOT,
+                        env=_subprocess_env(devices, env), capture_output=True, text=True,
+                        timeout=timeout)
+
+
+def run_code(code: str, *, devices: int = 1, env=None, timeout: float = 600):
+  """Runs `python -c code` from the repo root (several runs in one process, one start-up)."""
+  return subprocess.run([sys.executable, "-c", code], cwd=ROOT,
+                        env=_subprocess_env(devices, env), capture_output=True, text=True,
+                        timeout=timeout)
 
 
 def set_fields(config, **fields):

@@ -5,6 +5,7 @@ r"""Scores a run's generator and prints one JSON object (`gan.eval.evaluate.eval
   python -m gan.cli.evaluate --workdir=W --dataset=../shared/data/cifar10.npz  # Inception
   python -m gan.cli.evaluate --floor --dataset=../shared/data/mnist.npz   # a perfect generator
   python -m gan.cli.evaluate --workdir=W --per_class=1000   # a conditional run, class by class
+  python -m gan.cli.evaluate --workdir=W   # pix2pix, SRGAN, CycleGAN: gan.eval.translation
 
 FID, KID, IS, precision/recall and density/coverage of `--num_samples` samples from
 the fixed evaluation key against as many real images, with the protocol (extractor
@@ -108,6 +109,17 @@ def main(argv, flag_values) -> None:
     return
   if not v["workdir"]:
     raise UserError("--workdir is required: the training run to score (or --floor)")
+  from gan import rundir  # pylint: disable=g-import-not-at-top
+  from gan.eval import translation  # pylint: disable=g-import-not-at-top
+  if rundir.saved_config_values(v["workdir"]).get("task") in translation.TASKS:
+    result = translation.evaluate_translation_run(
+        v["workdir"], step=v["step"], num=v["num_samples"], dataset=v["dataset"],
+        extractor_dir=extractor_dir, extractor_kind=kind, progress=v["progress_bar"])
+    json.dump(result, sys.stdout, indent=2)
+    print(flush=True)
+    print(f"evaluated step {result['step']} in {time.perf_counter() - start:.1f} s",
+          file=sys.stderr, flush=True)
+    return
   result = evaluate.evaluate_run(
       v["workdir"], step=v["step"], num_samples=v["num_samples"], num_real=v["num_real"],
       real_split=v["real_split"], sample_seed=v["sample_seed"], extractor_dir=extractor_dir,

@@ -20,6 +20,7 @@ from gan.metrics.frechet import feature_statistics, fid, frechet_distance
 from gan.metrics.inception_score import inception_score
 from gan.metrics.kernel import kid
 from gan.metrics.manifold import density_coverage, precision_recall
+from gan.metrics.similarity import psnr, ssim, upsample
 
 __all__ = [
     "density_coverage",
@@ -29,4 +30,7 @@ __all__ = [
     "inception_score",
     "kid",
     "precision_recall",
+    "psnr",
+    "ssim",
+    "upsample",
 ]

@@ -27,6 +27,10 @@ class Task:
     sample_inputs: `sample_inputs(key, n) -> inputs` of `generate` for n samples.
     preview_inputs: the fixed inputs of the sample grids, `(key, n) -> inputs`
       (default `sample_inputs`; a conditional task lays out one row per class).
+    data_preview: `(data, n) -> inputs` of the grids taken from the loaded data (a
+      translation task shows held-out sources), or None (inputs from the key).
+    grid_layout: `(inputs, outputs) -> images` of the grid (a translation task lays
+      out source, output and target in a row), or None (the outputs themselves).
     grid_columns: columns of the sample grids (0: a square grid).
     progress: the metrics the progress bar shows.
     parts: the task's modules and settings, by name (`generator`, `loss`, ...), for
@@ -41,6 +45,8 @@ class Task:
   generate: Optional[Callable[[State, dict], Array]] = None
   sample_inputs: Optional[Callable[[Array, int], dict]] = None
   preview_inputs: Optional[Callable[[Array, int], dict]] = None
+  data_preview: Optional[Callable[[Any, int], dict]] = None
+  grid_layout: Optional[Callable[[dict, Array], Array]] = None
   grid_columns: int = 0
   progress: tuple[str, ...] = ()
   parts: dict[str, Any] = dataclasses.field(default_factory=dict)
