@@ -75,7 +75,8 @@ def domain_dataset(data, domain: str) -> data_lib.ImageDataset:
   """Domain `a` or `b` of an unpaired data set as an image data set."""
   return data_lib.from_arrays(f"{data.name}#{domain}", getattr(data, f"train_{domain}"),
                               getattr(data, f"train_{domain}_labels"),
-                              getattr(data, f"test_{domain}"), getattr(data, f"test_{domain}_labels"))
+                              getattr(data, f"test_{domain}"),
+                              getattr(data, f"test_{domain}_labels"))
 
 
 def evaluate_paired(run, state, data, *, num: Optional[int] = None, extractor=None,

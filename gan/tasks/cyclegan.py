@@ -37,7 +37,6 @@ import flax
 import jax
 import jax.numpy as jnp
 import ml_collections
-import optax
 
 from gan import config as config_lib
 from gan import losses as losses_lib
@@ -132,28 +131,11 @@ def config(task: str = "cyclegan") -> ml_collections.ConfigDict:
 
 def check_config(config: ml_collections.ConfigDict) -> None:
   """CycleGAN's fields (`ConfigError` on the first bad one)."""
-  c = config_lib
-  c.one_of(config, "model.generator", ("unet", "resnet"))
-  c.one_of(config, "model.discriminator", translation.DISCRIMINATORS)
-  c.one_of(config, "model.norm", translation.NORMS)
-  c.one_of(config, "model.d_norm", translation.NORMS)
-  for path in ("model.g_width", "model.d_width", "model.g_blocks", "model.d_layers",
-               "model.srgan_dense"):
-    c.positive_int(config, path)
-  c.non_negative_int(config, "model.unet_depth")
-  c.in_unit_interval(config, "model.dropout_rate")
+  translation.check_networks(config, generators=("unet", "resnet"))
   losses_lib.get_loss(config.loss.name)
-  for path in ("loss.cycle_weight", "loss.identity_weight"):
-    value = c.get(config, path)
-    if not isinstance(value, (int, float)) or isinstance(value, bool) or not value >= 0:
-      raise ConfigError(path, value, "must be a number >= 0")
-  for path in ("optim.g_lr", "optim.d_lr"):
-    if not c.get(config, path) > 0:
-      raise ConfigError(path, c.get(config, path), "must be > 0")
-  for path in ("optim.beta1", "optim.beta2"):
-    c.in_unit_interval(config, path)
-  c.one_of(config, "optim.lr_schedule", ("constant", "cosine", "linear_decay"))
-  c.non_negative_int(config, "optim.pool_size")
+  translation.check_weights(config, ("loss.cycle_weight", "loss.identity_weight"))
+  translation.check_optim(config)
+  config_lib.non_negative_int(config, "optim.pool_size")
 
 
 def _apply(player: PlayerState, params, stats, x):

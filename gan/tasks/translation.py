@@ -103,10 +103,10 @@ def config(task: str = "pix2pix") -> ml_collections.ConfigDict:
   return c
 
 
-def check_config(config: ml_collections.ConfigDict) -> None:
-  """The translation fields (`ConfigError` on the first bad one)."""
+def check_networks(config: ml_collections.ConfigDict, generators=GENERATORS) -> None:
+  """The `model` fields of the translation networks (`ConfigError` on the first bad one)."""
   c = config_lib
-  c.one_of(config, "model.generator", GENERATORS)
+  c.one_of(config, "model.generator", generators)
   c.one_of(config, "model.discriminator", DISCRIMINATORS)
   c.one_of(config, "model.norm", NORMS)
   c.one_of(config, "model.d_norm", NORMS)
@@ -115,24 +115,40 @@ def check_config(config: ml_collections.ConfigDict) -> None:
     c.positive_int(config, path)
   c.non_negative_int(config, "model.unet_depth")
   c.in_unit_interval(config, "model.dropout_rate")
-  losses_lib.get_loss(config.loss.name)
-  for path in ("loss.adv_weight", "loss.l1_weight", "loss.mse_weight", "loss.feature_weight",
-               "loss.d_loss_scale"):
-    value = c.get(config, path)
+
+
+def check_weights(config: ml_collections.ConfigDict, paths) -> None:
+  """Each loss weight in `paths` is a number >= 0."""
+  for path in paths:
+    value = config_lib.get(config, path)
     if not isinstance(value, (int, float)) or isinstance(value, bool) or not value >= 0:
       raise ConfigError(path, value, "must be a number >= 0")
-  extractor = config.loss.feature_extractor
-  if config.loss.feature_weight > 0 and not (extractor == "auto" or os.path.isdir(extractor)):
-    raise ConfigError("loss.feature_extractor", extractor, "must be 'auto' (the cached LeNet "
-                      "of the targets) or a classifier directory (python -m "
-                      "experiments.train_classifier --out=DIR) when config.loss.feature_weight "
-                      "> 0")
+
+
+def check_optim(config: ml_collections.ConfigDict) -> None:
+  """Adam's learning rates and betas, and the schedule."""
+  c = config_lib
   for path in ("optim.g_lr", "optim.d_lr"):
     if not c.get(config, path) > 0:
       raise ConfigError(path, c.get(config, path), "must be > 0")
   for path in ("optim.beta1", "optim.beta2"):
     c.in_unit_interval(config, path)
   c.one_of(config, "optim.lr_schedule", ("constant", "cosine", "linear_decay"))
+
+
+def check_config(config: ml_collections.ConfigDict) -> None:
+  """The translation fields (`ConfigError` on the first bad one)."""
+  check_networks(config)
+  losses_lib.get_loss(config.loss.name)
+  check_weights(config, ("loss.adv_weight", "loss.l1_weight", "loss.mse_weight",
+                         "loss.feature_weight", "loss.d_loss_scale"))
+  extractor = config.loss.feature_extractor
+  if config.loss.feature_weight > 0 and not (extractor == "auto" or os.path.isdir(extractor)):
+    raise ConfigError("loss.feature_extractor", extractor, "must be 'auto' (the cached LeNet "
+                      "of the targets) or a classifier directory (python -m "
+                      "experiments.train_classifier --out=DIR) when config.loss.feature_weight "
+                      "> 0")
+  check_optim(config)
 
 
 def schedule_of(peak: float, config: ml_collections.ConfigDict) -> Any:
@@ -194,7 +210,8 @@ def upsample_nearest(images: Array, scale: int) -> Array:
 def target_dataset(data: Any):
   """A paired data set's targets, with their labels, as a `gan.data.ImageDataset`."""
   from gan import data as data_lib  # pylint: disable=g-import-not-at-top
-  return data_lib.from_arrays(data.target_name or data.name, data.train_target, data.train_labels, data.test_target,
+  return data_lib.from_arrays(data.target_name or data.name, data.train_target,
+                              data.train_labels, data.test_target,
                               data.test_labels)
 
 

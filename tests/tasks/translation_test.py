@@ -50,7 +50,8 @@ def backgrounds(tmp_path_factory):
 
 
 def _config(task, dataset, num_steps, **fields):
-  from experiments import cyclegan_mnist_m, pix2pix_edges, srgan_mnist  # pylint: disable=g-import-not-at-top
+  # pylint: disable-next=g-import-not-at-top
+  from experiments import cyclegan_mnist_m, pix2pix_edges, srgan_mnist
   module = {"pix2pix": pix2pix_edges, "srgan": srgan_mnist, "cyclegan": cyclegan_mnist_m}[task]
   return conftest.set_fields(module.get_config(), dataset=dataset, num_steps=num_steps,
                              **{**RUN_FIELDS, **TINY[task], **fields})
