@@ -75,6 +75,9 @@ def config(task: str = "pix2pix") -> ml_collections.ConfigDict:
   c.model.g_width = 64  # Channels of G's first layer (ngf).
   c.model.d_width = 64  # Channels of D's first layer (ndf).
   c.model.g_blocks = 16 if task == "srgan" else 9  # Residual blocks (resnet, srresnet).
+  # resnet G: stride-2 down-samplings before its blocks (2 in CycleGAN; fewer keep G
+  # local: a smaller receptive field cannot move a digit's strokes).
+  c.model.g_downsamples = 2
   # PatchGAN: conv layers of stride 2 (3: 70x70 receptive field); srgan: stride-2 blocks.
   c.model.d_layers = 3
   c.model.unet_depth = 0  # U-Net down-samplings; 0 = as deep as the image allows.
@@ -114,6 +117,7 @@ def check_networks(config: ml_collections.ConfigDict, generators=GENERATORS) -> 
                "model.srgan_dense"):
     c.positive_int(config, path)
   c.non_negative_int(config, "model.unet_depth")
+  c.non_negative_int(config, "model.g_downsamples")
   c.in_unit_interval(config, "model.dropout_rate")
 
 
@@ -176,7 +180,8 @@ def build_generator(model: ml_collections.ConfigDict, out_channels: int, scale: 
                                 depth=model.unet_depth or None,
                                 dropout_rate=model.dropout_rate, norm=model.norm)
   return models.ResnetGenerator(out_channels=out_channels, width=model.g_width,
-                                num_blocks=model.g_blocks, norm=model.norm)
+                                num_blocks=model.g_blocks, norm=model.norm,
+                                num_downsamples=model.get("g_downsamples", 2))
 
 
 def build_discriminator(model: ml_collections.ConfigDict):
