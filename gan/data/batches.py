@@ -128,17 +128,19 @@ class HostBatches:
   on_device = False
 
   def __init__(self, arrays: dict[str, Any], *, batch_size: int, sub_batches: int, seed: int,
-               process_index: int = 0, process_count: int = 1):
+               process_index: int = 0, process_count: int = 1, stream: int = 0):
     self.arrays = arrays
     self.batch_size = batch_size
     self.sub_batches = sub_batches
     self.seed = seed
+    self.stream = stream  # The permutation stream of `batch_indices` (0: every data set's).
     self.num_examples = len(next(iter(arrays.values())))
     local = batch_size // process_count
     self._rows = slice(process_index * local, (process_index + 1) * local)
 
   def __call__(self, step: int) -> dict[str, np.ndarray]:
-    idx = batch_indices(self.num_examples, self.batch_size * self.sub_batches, self.seed, step)
+    idx = batch_indices(self.num_examples, self.batch_size * self.sub_batches, self.seed, step,
+                        stream=self.stream)
     idx = idx.reshape(self.sub_batches, self.batch_size)[:, self._rows]
     return {name: array[idx] for name, array in self.arrays.items()}
 
@@ -160,27 +162,25 @@ class UnpairedBatches:
   def __init__(self, arrays: dict[str, Any], *, batch_size: int, sub_batches: int, seed: int,
                process_index: int = 0, process_count: int = 1):
     self.arrays = arrays
-    self.batch_size = batch_size
-    self.sub_batches = sub_batches
-    self.seed = seed
-    self._domain = {name: name.split("_")[0] for name in arrays}
-    unknown = sorted(name for name, domain in self._domain.items() if domain not in self.STREAMS)
+    domain_of = {name: name.split("_")[0] for name in arrays}
+    unknown = sorted(name for name, domain in domain_of.items() if domain not in self.STREAMS)
     if unknown:
       raise ValueError(f"UnpairedBatches has fields a, a_label, b, b_label, not {unknown}")
-    self.num_examples = {}
-    for name, domain in self._domain.items():
-      if self.num_examples.setdefault(domain, len(arrays[name])) != len(arrays[name]):
+    self._domains = {}  # One `HostBatches` per domain, each on its own stream.
+    for domain in sorted(set(domain_of.values())):
+      fields = {name: array for name, array in arrays.items() if domain_of[name] == domain}
+      if len({len(array) for array in fields.values()}) > 1:
         raise ValueError(f"the fields of domain {domain} differ in length")
-    local = batch_size // process_count
-    self._rows = slice(process_index * local, (process_index + 1) * local)
+      self._domains[domain] = HostBatches(
+          fields, batch_size=batch_size, sub_batches=sub_batches, seed=seed,
+          process_index=process_index, process_count=process_count,
+          stream=self.STREAMS[domain])
+    self.num_examples = {d: b.num_examples for d, b in self._domains.items()}
 
   def __call__(self, step: int) -> dict[str, np.ndarray]:
-    rows = {}
-    for domain, n in self.num_examples.items():
-      idx = batch_indices(n, self.batch_size * self.sub_batches, self.seed, step,
-                          stream=self.STREAMS[domain])
-      rows[domain] = idx.reshape(self.sub_batches, self.batch_size)[:, self._rows]
-    return {name: array[rows[self._domain[name]]] for name, array in self.arrays.items()}
+    drawn = {name: array for batches in self._domains.values()
+             for name, array in batches(step).items()}
+    return {name: drawn[name] for name in self.arrays}
 
 
 # ---------------------------------------------------------------- device data

@@ -94,26 +94,29 @@ def _check_splits(name: str, train, test, suffix: str = "") -> None:
                     f"{train.shape[1:]}; both splits must have the same shape")
 
 
+def class_labels(name: str, y, count: int, field: str) -> np.ndarray:
+  """Integer class labels `y` (field `field` of data set `name`) as int32, flat; zeros
+  for `count` images when `y` is None. Non-integer or negative labels are refused."""
+  if y is None:
+    return np.zeros((count,), np.int32)
+  y = np.asarray(y)
+  if not np.issubdtype(y.dtype, np.integer):
+    raise UserError(f"{name}: {field} has dtype {y.dtype}; store integer class labels "
+                    f"0..C-1 (e.g. y.astype(np.int32))")
+  if y.size and (y.min() < 0 or y.max() >= 2**31):
+    raise UserError(f"{name}: {field} holds labels from {y.min()} to {y.max()}; class labels "
+                    f"must be 0..C-1")
+  return y.astype(np.int32).reshape(-1)
+
+
 def from_arrays(name: str, x_train, y_train=None, x_test=None, y_test=None) -> ImageDataset:
   """Builds an `ImageDataset` from arrays, checking shapes, dtypes and ranges."""
   train = _as_nhwc_uint8(x_train, f"{name}: x_train")
   test = (_as_nhwc_uint8(x_test, f"{name}: x_test") if x_test is not None else
           np.zeros((0,) + train.shape[1:], np.uint8))
   _check_splits(name, train, test)
-  def labels(y, n: int, field: str) -> np.ndarray:
-    if y is None:
-      return np.zeros((n,), np.int32)
-    y = np.asarray(y)
-    if not np.issubdtype(y.dtype, np.integer):
-      raise UserError(f"{name}: {field} has dtype {y.dtype}; store integer class labels "
-                      f"0..C-1 (e.g. y.astype(np.int32))")
-    if y.size and (y.min() < 0 or y.max() >= 2**31):
-      raise UserError(f"{name}: {field} holds labels from {y.min()} to {y.max()}; class labels "
-                      f"must be 0..C-1")
-    return y.astype(np.int32).reshape(-1)
-
-  y_tr = labels(y_train, train.shape[0], "y_train")
-  y_te = labels(y_test, test.shape[0], "y_test")
+  y_tr = class_labels(name, y_train, train.shape[0], "y_train")
+  y_te = class_labels(name, y_test, test.shape[0], "y_test")
   if y_tr.shape[0] != train.shape[0] or y_te.shape[0] != test.shape[0]:
     raise UserError(f"{name}: labels and images differ in count; y_train/y_test must have one "
                     f"label per image")

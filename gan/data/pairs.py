@@ -315,16 +315,7 @@ class UnpairedDataset:
 
 def _labels(name: str, y, count: int, field: str) -> np.ndarray:
   """Integer class labels `y` as (count,) int32; zeros when `y` is None."""
-  if y is None:
-    return np.zeros((count,), np.int32)
-  y = np.asarray(y)
-  if not np.issubdtype(y.dtype, np.integer):
-    raise UserError(f"{name}: {field} has dtype {y.dtype}; store integer class labels 0..C-1 "
-                    f"(e.g. y.astype(np.int32))")
-  if y.size and (y.min() < 0 or y.max() >= 2**31):
-    raise UserError(f"{name}: {field} holds labels from {y.min()} to {y.max()}; class labels "
-                    f"must be 0..C-1")
-  y = y.astype(np.int32).reshape(-1)
+  y = datasets.class_labels(name, y, count, field)
   if y.shape[0] != count:
     raise UserError(f"{name}: {field} holds {y.shape[0]} labels for {count} images; give one "
                     f"label per image")
