@@ -32,6 +32,10 @@ class Task:
     grid_layout: `(inputs, outputs) -> images` of the grid (a translation task lays
       out source, output and target in a row), or None (the outputs themselves).
     grid_columns: columns of the sample grids (0: a square grid).
+    reconstruct: `reconstruct(state, inputs) -> images` for a task with an encoder (the
+      VAE and the autoencoder): inputs {"image": float images in [-1, 1], and "label"
+      for a conditional task}, outputs the decoder's mean image for the encoder's mean
+      latent, in [-1, 1]; None for a task without an encoder.
     progress: the metrics the progress bar shows.
     parts: the task's modules and settings, by name (`generator`, `loss`, ...), for
       tools that look inside a model (diagnostics).
@@ -48,6 +52,7 @@ class Task:
   data_preview: Optional[Callable[[Any, int], dict]] = None
   grid_layout: Optional[Callable[[dict, Array], Array]] = None
   grid_columns: int = 0
+  reconstruct: Optional[Callable[[State, dict], Array]] = None
   progress: tuple[str, ...] = ()
   parts: dict[str, Any] = dataclasses.field(default_factory=dict)
 
