@@ -27,7 +27,8 @@ from gan.errors import ConfigError
 RESUMABLE_FIELDS = frozenset({
     "num_steps", "data.tfds_data_dir", "run.checkpoint_every", "run.keep_checkpoints",
     "run.sample_every", "run.num_sample_images", "run.log_every", "run.progress_bar",
-    "run.on_nonfinite", "run.backend", "run.max_train_seconds", "eval.every", "eval.num_samples",
+    "run.on_nonfinite", "run.backend", "run.max_train_seconds", "run.max_train_cpu_seconds",
+    "eval.every", "eval.num_samples",
     "eval.diagnostics_every",
 })
 
@@ -128,6 +129,9 @@ def base_config() -> ml_collections.ConfigDict:
   # Stop (saving a checkpoint, scoring the end) once this many seconds of training have
   # passed (scoring left out; logged as train_seconds); 0 = no limit. Resumable.
   c.run.max_train_seconds = 0.0
+  # The same in this process's CPU seconds (all threads; logged as train_cpu_seconds): the
+  # budget of comparisons "at equal CPU time", steadier than wall time on a shared machine.
+  c.run.max_train_cpu_seconds = 0.0
   # auto: the platform's own lowering (gan.backends.cpu on CPU); plain: XLA's everywhere.
   c.run.backend = "auto"
 
@@ -259,10 +263,10 @@ def validate(config: ml_collections.ConfigDict) -> None:
   if not isinstance(debug, int) or isinstance(debug, bool) or debug < -1:
     raise ConfigError("run.debug_nan_step", debug, "must be a step >= 0, or -1 (off)")
   positive_int(config, "eval.num_samples")
-  budget = get(config, "run.max_train_seconds", 0)
-  if not isinstance(budget, (int, float)) or isinstance(budget, bool) or budget < 0:
-    raise ConfigError("run.max_train_seconds", budget, "must be a number of seconds >= 0 "
-                      "(0: no limit)")
+  for field in ("run.max_train_seconds", "run.max_train_cpu_seconds"):
+    budget = get(config, field, 0)
+    if not isinstance(budget, (int, float)) or isinstance(budget, bool) or budget < 0:
+      raise ConfigError(field, budget, "must be a number of seconds >= 0 (0: no limit)")
 
 
 # ------------------------------------------------------------------------- help

@@ -268,7 +268,18 @@ def _loop(run: build_lib.Run, workdir, state, checkpointer, hooks, is_main, log)
   progress = tqdm(total=num_steps, initial=start, unit="step", dynamic_ncols=True,
                   disable=not (is_main and config.run.progress_bar), file=sys.stderr)
   clock = _TrainClock(*(rundir.last_train_times(workdir) if workdir and start else (0, 0)))
-  budget = config.run.max_train_seconds
+  budgets = {"train_seconds": ("max_train_seconds", config.run.max_train_seconds),
+             "train_cpu_seconds": ("max_train_cpu_seconds",
+                                   config.run.get("max_train_cpu_seconds", 0.0))}
+
+  def spent_budget() -> Optional[str]:
+    """The budget this run has used up (its clock's reading and field), or None."""
+    times = clock.read()
+    for reading, (field, budget) in budgets.items():
+      if budget and times[reading] >= budget:
+        return f"{times[reading]:.0f} {reading.replace('_', ' ')} reached " \
+               f"config.run.{field}={budget}"
+    return None
   hooked_step = None
 
   def run_hooks(step: int, last: bool = False) -> None:
@@ -321,7 +332,8 @@ def _loop(run: build_lib.Run, workdir, state, checkpointer, hooks, is_main, log)
                                f"(config.run.on_nonfinite='skip_step').")
             progress.set_postfix({name: f"{means[name]:.3f}" for name in run.task.progress
                                   if name in means}, refresh=False)
-        over_budget = bool(budget) and clock.read()["train_seconds"] >= budget
+        spent = spent_budget()
+        over_budget = spent is not None
         if any(hook.every and (done % hook.every == 0 or over_budget) for hook in hooks):
           run_hooks(done, last=over_budget or done == num_steps)
         if config.run.sample_every and done % config.run.sample_every == 0:
@@ -336,8 +348,7 @@ def _loop(run: build_lib.Run, workdir, state, checkpointer, hooks, is_main, log)
           raise faults.RunInterrupted(f"{name} at step {done}: {where}",
                                       signum=stop_requests.signum, step=done)
         if over_budget:
-          log(f"Stopped at step {done}: {clock.read()['train_seconds']:.0f} s of training "
-              f"reached config.run.max_train_seconds={budget}.")
+          log(f"Stopped at step {done}: {spent}.")
           break
       while in_flight:
         finish_oldest()

@@ -288,9 +288,10 @@ def test_time_budget_stops_the_run_scores_its_end_and_resumes_the_clock(tmp_path
 
   hooks = [program.Hook(every=100, fn=probe, name="probe")]
 
-  def train(budget):
+  def train(budget, cpu_budget=0.0):
     config = conftest.tiny_mlp_config(digits, num_steps=10**6, **{
-        "run.log_every": 50, "run.checkpoint_every": 10**5, "run.max_train_seconds": budget})
+        "run.log_every": 50, "run.checkpoint_every": 10**5, "run.max_train_seconds": budget,
+        "run.max_train_cpu_seconds": cpu_budget})
     lines = []
     start = time.perf_counter()
     state = program.train(config, workdir, hooks=hooks, log=lines.append)
@@ -312,3 +313,10 @@ def test_time_budget_stops_the_run_scores_its_end_and_resumes_the_clock(tmp_path
   resumed = _records(workdir)[len(records):]
   assert resumed[0]["train_seconds"] > clock[-1] and 2.0 <= resumed[-1]["train_seconds"]
   assert all(r["step"] > first for r in resumed)
+
+  # A budget in CPU seconds: the CPU clock, resumed too, stops the run.
+  cpu_spent = resumed[-1]["train_cpu_seconds"]
+  third, lines, _ = train(0.0, cpu_budget=cpu_spent + 1.0)
+  assert third > second and any(line.startswith(f"Stopped at step {third}:") and
+                                "config.run.max_train_cpu_seconds=" in line for line in lines)
+  assert cpu_spent + 1.0 <= _records(workdir)[-1]["train_cpu_seconds"]
