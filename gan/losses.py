@@ -383,3 +383,131 @@ def feature_content_loss(*, features_fn: Callable[[Array], Array], prediction: A
   distances = jax.tree.map(lambda p, t: pixel_mse_loss(prediction=p, target=t), predicted,
                            wanted)
   return sum(jax.tree.leaves(distances), jnp.zeros((), jnp.float32))
+
+
+# ------------------------------------------- Variational autoencoders (the VAE task)
+#
+# The terms of the evidence lower bound (Kingma & Welling 2014),
+#
+#   log p(x) >= ELBO(x) = E_{q(z|x)}[log p(x|z)] - KL(q(z|x) || p(z)),
+#
+# per example (each sums over its pixels or latent dimensions), and the loss the VAE
+# minimises, the batch mean of -ELBO with the KL term weighted by beta (Higgins et al.
+# 2017). Log-likelihoods are in nats.
+
+
+def gaussian_kl(*, mean: Array, log_variance: Array, prior_mean: Optional[Array] = None,
+                prior_log_variance: Optional[Array] = None) -> Array:
+  """KL(q || p) of diagonal Gaussians q = N(mu, diag s^2), p = N(m, diag v), per example.
+
+    KL(q || p) = 1/2 sum_j [log v_j - log s_j^2 + (s_j^2 + (mu_j - m_j)^2) / v_j - 1],
+
+  summed over the last axis; with the standard normal prior p = N(0, I) (the default)
+
+    KL(q || N(0, I)) = 1/2 sum_j [s_j^2 + mu_j^2 - 1 - log s_j^2]
+
+  (Kingma & Welling 2014, appendix B). It is >= 0, and 0 iff q = p.
+
+  Args:
+    mean: (..., d) mu.
+    log_variance: (..., d) log s^2.
+    prior_mean: (..., d) m, or None for 0.
+    prior_log_variance: (..., d) log v, or None for 0.
+
+  Returns:
+    (...) float32: one KL per example, in nats.
+
+  References:
+    Kingma & Welling 2014, Auto-Encoding Variational Bayes (ICLR), appendix B.
+  """
+  mean = mean.astype(jnp.float32)
+  log_variance = log_variance.astype(jnp.float32)
+  prior_mean = jnp.zeros_like(mean) if prior_mean is None else prior_mean.astype(jnp.float32)
+  prior_log_variance = (jnp.zeros_like(mean) if prior_log_variance is None
+                        else prior_log_variance.astype(jnp.float32))
+  terms = (prior_log_variance - log_variance
+           + (jnp.exp(log_variance) + (mean - prior_mean) ** 2) * jnp.exp(-prior_log_variance)
+           - 1.0)
+  return 0.5 * jnp.sum(terms, axis=-1)
+
+
+def _sum_per_example(values: Array) -> Array:
+  return jnp.sum(values.reshape((values.shape[0], -1)), axis=-1)
+
+
+def bernoulli_log_likelihood(*, logits: Array, targets: Array) -> Array:
+  """log p(t | l) of independent Bernoulli pixels with logits l, summed per example.
+
+    log p(t | l) = sum_k [t_k log sigmoid(l_k) + (1 - t_k) log(1 - sigmoid(l_k))]
+                 = -sum_k [t_k softplus(-l_k) + (1 - t_k) softplus(l_k)]
+
+  (minus the binary cross-entropy, computed from the logits without overflow). The
+  targets may be grey levels in [0, 1] rather than {0, 1}, as the VAE papers' MNIST
+  experiments use them; the function is then the cross-entropy, which is maximal at
+  sigmoid(l) = t (it is not a normalised density over [0, 1]).
+
+  Args:
+    logits: (B, ...) the decoder's logits l.
+    targets: (B, ...) pixel targets t in [0, 1], `logits`' shape.
+
+  Returns:
+    (B,) float32 log-likelihoods, <= 0, in nats.
+
+  References:
+    Kingma & Welling 2014, Auto-Encoding Variational Bayes (ICLR), appendix C.1.
+  """
+  logits = logits.astype(jnp.float32)
+  targets = targets.astype(jnp.float32)
+  return -_sum_per_example(targets * jax.nn.softplus(-logits)
+                           + (1.0 - targets) * jax.nn.softplus(logits))
+
+
+def gaussian_log_likelihood(*, mean: Array, targets: Array, sigma: float) -> Array:
+  """log N(t; mu, sigma^2 I) of the pixels, fixed sigma, summed per example.
+
+    log p(t | mu) = sum_k [-(t_k - mu_k)^2 / (2 sigma^2) - log sigma - 1/2 log(2 pi)],
+
+  a sum of squared errors scaled by 1 / (2 sigma^2) plus a constant: with a fixed
+  sigma, maximising it is minimising the MSE, and sigma sets how much the
+  reconstruction weighs against the KL term of the ELBO.
+
+  Args:
+    mean: (B, ...) the decoder's mean mu.
+    targets: (B, ...) pixel targets t, `mean`'s shape.
+    sigma: the standard deviation, > 0, in the targets' units.
+
+  Returns:
+    (B,) float32 log-densities, in nats.
+
+  References:
+    Kingma & Welling 2014, Auto-Encoding Variational Bayes (ICLR), appendix C.2.
+  """
+  error = (targets.astype(jnp.float32) - mean.astype(jnp.float32)) / sigma
+  constant = jnp.log(jnp.float32(sigma)) + 0.5 * jnp.log(2.0 * jnp.pi)
+  return -_sum_per_example(0.5 * error ** 2 + constant)
+
+
+def negative_elbo(*, log_likelihood: Array, kl: Array, beta: float = 1.0) -> Array:
+  """The VAE's loss: the batch mean of -ELBO, the KL term weighted by beta.
+
+    loss = 1/B sum_i [-log p(x_i | z_i) + beta KL(q(z|x_i) || p(z))],   z_i ~ q(z|x_i),
+
+  with one reparameterised z_i per example: an unbiased estimate of -ELBO for beta = 1
+  (Kingma & Welling 2014, equation (7)), the beta-VAE's objective otherwise (Higgins et
+  al. 2017: beta > 1 weighs the prior more).
+
+  Args:
+    log_likelihood: (B,) log p(x_i | z_i) (`bernoulli_log_likelihood`,
+      `gaussian_log_likelihood`).
+    kl: (B,) KL(q(z|x_i) || p(z)) (`gaussian_kl`).
+    beta: the KL weight, >= 0.
+
+  Returns:
+    A float32 scalar, in nats per example.
+
+  References:
+    Kingma & Welling 2014, Auto-Encoding Variational Bayes (ICLR), equation (7).
+    Higgins et al. 2017, beta-VAE: Learning Basic Visual Concepts with a Constrained
+      Variational Framework (ICLR).
+  """
+  return jnp.mean(-log_likelihood.astype(jnp.float32) + beta * kl.astype(jnp.float32))

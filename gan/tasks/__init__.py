@@ -21,6 +21,10 @@ Tasks:
   pix2pix          paired image-to-image translation: batch {source, target}
   srgan            super-resolution (SRGAN; SRResNet with loss.adv_weight=0): {source, target}
   cyclegan         unpaired translation between two domains: batch {a, b}
+  vae              variational autoencoder (beta-VAE, CVAE with model.conditional): batch
+                   {image} or {image, label}; encoder, decoder
+  autoencoder      deterministic autoencoder, sampled through a Gaussian fit of its codes:
+                   batch {image} or {image, label}; encoder, decoder
 """
 
 import importlib
@@ -35,6 +39,8 @@ TASKS = {
     "pix2pix": "gan.tasks.translation",
     "srgan": "gan.tasks.translation",
     "cyclegan": "gan.tasks.cyclegan",
+    "vae": "gan.tasks.vae",
+    "autoencoder": "gan.tasks.vae",
 }
 
 
