@@ -12,6 +12,15 @@ as the Keras conditional GAN tutorial conditions its convolutional discriminator
 wrappers take any family's modules (`gan.models.build`), so every family becomes
 conditional the same way.
 
+Soft labels (class interpolation, `gan.latent`): a generator's label may also be a float
+(B, C) array of class weights w, whose embedding is the weighted sum of the class rows,
+
+  E_g[w] = sum_c w_c E_g[c] = w @ E_g        (`embed_labels`),
+
+so w = one_hot(y) gives E_g[y] and w = (1 - t) e_i + t e_j walks from class i to class
+j, as BigGAN interpolates its linear class embeddings (Brock et al. 2019). Integer
+labels take the lookup they always took.
+
 Discriminator heads that a family builds on its own features phi(x) (the layer before
 its real-vs-fake logit, `discriminator_output`), `conditioning` of the family's D:
 
@@ -41,6 +50,7 @@ import math
 from typing import Any, Callable, Optional
 
 import flax.linen as nn
+import jax
 import jax.numpy as jnp
 
 from gan.errors import ConfigError, UserError
@@ -51,8 +61,34 @@ EMBEDDING_DIM = 50
 HEADS = ("none", "projection", "acgan")
 
 
+def embed_labels(embed: nn.Embed, labels: jnp.ndarray) -> jnp.ndarray:
+  """The embedding of integer labels, E[y], or of soft labels, w @ E.
+
+  Call inside a compact `__call__` with the `nn.Embed` holding E (C, F). Integer
+  labels y (B,) take `embed(y)`, the lookup; float labels are class weights w (B, C)
+  and give sum_c w_c E[c] (matmul at the highest precision, so a one-hot w gives the
+  rows of E on every platform).
+
+  Args:
+    embed: the `nn.Embed` of C rows.
+    labels: (B,) ints in [0, C), or (B, C) floats.
+
+  Returns:
+    (B, F) in the embed's dtype (E's dtype when it has none).
+  """
+  if not jnp.issubdtype(labels.dtype, jnp.floating):
+    return embed(labels)
+  if labels.ndim != 2 or labels.shape[-1] != embed.num_embeddings:
+    raise UserError(f"soft labels must be class weights of shape (B, {embed.num_embeddings}), "
+                    f"got shape {labels.shape}; pass integer labels (B,) or weights (B, C)")
+  table = embed.embedding
+  dtype = embed.dtype or table.dtype
+  return jnp.matmul(labels.astype(dtype), table.astype(dtype),
+                    precision=jax.lax.Precision.HIGHEST)
+
+
 class LabelConcatGenerator(nn.Module):
-  """G(z, y) = inner(concat(z, embed(y)), train=...).
+  """G(z, y) = inner(concat(z, embed(y)), train=...); y may be soft (`embed_labels`).
 
   Attributes:
     inner: the family's generator, taking a (B, noise_dim + 50) latent.
@@ -64,7 +100,8 @@ class LabelConcatGenerator(nn.Module):
 
   @nn.compact
   def __call__(self, z: jnp.ndarray, labels: jnp.ndarray, *, train: bool = True) -> jnp.ndarray:
-    embedding = nn.Embed(self.num_classes, EMBEDDING_DIM, name="label_embedding")(labels)
+    embedding = embed_labels(nn.Embed(self.num_classes, EMBEDDING_DIM, name="label_embedding"),
+                             labels)
     return self.inner(jnp.concatenate([z, embedding.astype(z.dtype)], axis=-1), train=train)
 
 

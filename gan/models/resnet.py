@@ -52,7 +52,7 @@ import flax.linen as nn
 import jax.numpy as jnp
 
 from gan.errors import ConfigError, UserError
-from gan.models.conditional import check_head, discriminator_output
+from gan.models.conditional import check_head, discriminator_output, embed_labels
 from gan.models.spectral import spectral_normalizer
 
 # chainer's GlorotUniform(scale) multiplies the Glorot limit by `scale`, i.e. the
@@ -92,7 +92,8 @@ class ConditionalBatchNorm(nn.Module):
 
   BN(x) normalises by the batch's statistics in training and by the running averages
   otherwise (those are shared by all classes, as in the reference). gamma and beta are
-  (C, channels) embeddings initialised to 1 and 0.
+  (C, channels) embeddings initialised to 1 and 0; soft labels w (B, C) take w @ gamma
+  and w @ beta (`gan.models.conditional.embed_labels`).
 
   Attributes:
     num_classes: C.
@@ -108,10 +109,10 @@ class ConditionalBatchNorm(nn.Module):
     x_hat = nn.BatchNorm(use_running_average=not train, use_scale=False, use_bias=False,
                          momentum=_BN_MOMENTUM, epsilon=_BN_EPSILON, dtype=self.dtype,
                          name="norm")(x)
-    gamma = nn.Embed(self.num_classes, channels, embedding_init=nn.initializers.ones,
-                     dtype=self.dtype, name="gamma")(labels)
-    beta = nn.Embed(self.num_classes, channels, embedding_init=nn.initializers.zeros,
-                    dtype=self.dtype, name="beta")(labels)
+    gamma = embed_labels(nn.Embed(self.num_classes, channels, embedding_init=nn.initializers.ones,
+                                  dtype=self.dtype, name="gamma"), labels)
+    beta = embed_labels(nn.Embed(self.num_classes, channels, embedding_init=nn.initializers.zeros,
+                                 dtype=self.dtype, name="beta"), labels)
     return x_hat * gamma[:, None, None, :] + beta[:, None, None, :]
 
 
