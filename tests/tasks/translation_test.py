@@ -97,7 +97,7 @@ def test_four_fake_devices_equal_one(runs, digits, backgrounds, tmp_path):
           f"for task, text in json.loads({json.dumps(json.dumps(configs))}).items():\n"
           f"  program.train(ml_collections.ConfigDict(json.loads(text)), "
           f"{str(tmp_path)!r} + '/' + task)\n")
-  result = conftest.run_code(code, devices=4)
+  result = conftest.run_code(code, devices=4, fast_compile=True)
   assert result.returncode == 0, result.stderr[-3000:]
   for task in configs:
     one = rundir.flatten_with_paths(info.workdir_info(str(runs / task / "whole"))[1])
