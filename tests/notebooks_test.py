@@ -31,6 +31,12 @@ SMALL = {
     "03_mode_collapse.ipynb": dict(NUM_STEPS=40, SNAPSHOT_EVERY=20, NUM_SEEDS=2,
                                    BATCH_SIZE=16, G_WIDTHS=(16, 16), D_WIDTHS=(16, 16),
                                    NUM_SAMPLES=200),
+    # Four steps of each model (the CPU budget is exercised, not reached), the tiny VAE
+    # networks of tests/tasks/vae_test.py, and the quick extractor of 02.
+    "04_gan_vs_vae.ipynb": dict(CPU_SECONDS=30.0, NUM_STEPS=4, LOG_EVERY=2,
+                                LATENT_DIM=4, ENCODER_WIDTHS=(4, 8), DECODER_WIDTHS=(8, 4),
+                                EVAL_SAMPLES=64, EXTRACTOR_STEPS=10, TRUNCATIONS=(0.5, 1.0),
+                                INTERPOLATION_POINTS=4, TRUNCATION_COLUMNS=4, **TINY_DCGAN),
 }
 FIGURES = {
     "01_quickstart.ipynb": ("notebook_01_curves.png", "notebook_01_samples.png",
@@ -38,6 +44,9 @@ FIGURES = {
     "02_fork_a_loss.ipynb": ("notebook_02_comparison.png",),
     "03_mode_collapse.ipynb": ("notebook_03_metrics.png", "notebook_03_scatter.png",
                                "notebook_03_seeds.png"),
+    "04_gan_vs_vae.ipynb": ("notebook_04_samples.png", "notebook_04_scores.png",
+                            "notebook_04_reconstructions.png",
+                            "notebook_04_interpolation.png", "notebook_04_truncation.png"),
 }
 
 
