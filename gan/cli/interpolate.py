@@ -18,22 +18,16 @@ The inputs come from `jax.random.key(--seed)`, so the same command gives the sam
 EMA weights are used when the run kept them.
 """
 
-import functools
 
-from gan.cli import run_cli
-from gan.cli.sample import _check_writable  # pylint: disable=protected-access
+from gan.cli import check_writable, flag_definers, run_cli, run_flags, workdir_flag_values
 from gan.errors import UserError
 
 
 def _define_flags(flag_values=None):
   """The command's flags, on `flag_values` (default absl's global `FLAGS`), by name."""
-  from absl import flags  # pylint: disable=g-import-not-at-top
-  fv = flag_values if flag_values is not None else flags.FLAGS
-  string, integer, enum, boolean = (functools.partial(define, flag_values=fv) for define in (
-      flags.DEFINE_string, flags.DEFINE_integer, flags.DEFINE_enum, flags.DEFINE_boolean))
+  string, integer, enum, boolean = flag_definers(flag_values)
   return {
-      "workdir": string("workdir", None, "The training run's workdir."),
-      "step": integer("step", None, "Checkpoint step (default: the newest)."),
+      **run_flags(flag_values, dataset=False),
       "workdir_b": string("workdir_b", None,
                           "Interpolate the weights towards this run (same model)."),
       "step_b": integer("step_b", None, "Interpolate the weights towards this step (of "
@@ -60,14 +54,10 @@ def _classes(text: str) -> tuple[int, int]:
 
 def main(argv, flag_values) -> None:
   """Writes the interpolation grid of `--workdir` to `--out`."""
-  if len(argv) > 1:
-    raise UserError(f"unexpected arguments {argv[1:]}; use --workdir=W and flags")
-  v = {name: flag.value for name, flag in flag_values.items()}
-  if not v["workdir"]:
-    raise UserError("--workdir is required: the training run's directory")
+  v = workdir_flag_values(argv, flag_values, why="the training run's directory")
   if not v["out"]:
     raise UserError("nothing to write: pass --out=grid.png")
-  _check_writable(v["out"], "out")
+  check_writable(v["out"], "out")
   if v["num"] < 2:
     raise UserError(f"--num={v['num']} points cannot make a path; use at least 2")
   if v["rows"] < 1:

@@ -17,31 +17,19 @@ JSON (`--json`, else stdout) holds the neighbours of the grid's samples and
 below 1, samples sit closer to training images than new real images do (copies).
 """
 
-import functools
 import json
 import sys
 
-from gan.cli import run_cli
-from gan.cli.sample import _check_writable  # pylint: disable=protected-access
+from gan.cli import (check_writable, extractor_flags, flag_definers, run_cli, run_flags,
+                     workdir_flag_values)
 from gan.errors import UserError
-
-
-def _classifier_config():
-  from gan.eval import features  # pylint: disable=g-import-not-at-top
-  return features.classifier_config()
 
 
 def _define_flags(flag_values=None):
   """The command's flags, on `flag_values` (default absl's global `FLAGS`), by name."""
-  from absl import flags  # pylint: disable=g-import-not-at-top
-  fv = flag_values if flag_values is not None else flags.FLAGS
-  string, integer, enum, boolean = (functools.partial(define, flag_values=fv) for define in (
-      flags.DEFINE_string, flags.DEFINE_integer, flags.DEFINE_enum, flags.DEFINE_boolean))
-  from ml_collections import config_flags  # pylint: disable=g-import-not-at-top
+  string, integer, enum, boolean = flag_definers(flag_values)
   return {
-      "workdir": string("workdir", None, "The training run's workdir."),
-      "step": integer("step", None, "Checkpoint step (default: the newest)."),
-      "dataset": string("dataset", None, "The real data (default: the run's config.dataset)."),
+      **run_flags(flag_values, dataset=True),
       "num": integer("num", 8, "Samples shown in the grid, one a row."),
       "k": integer("k", 5, "Nearest training images per sample."),
       "num_samples": integer("num_samples", 1000, "Samples (and test images, at most the "
@@ -51,27 +39,19 @@ def _define_flags(flag_values=None):
       "sample_seed": integer("sample_seed", 0, "Seed of the samples."),
       "space": enum("space", "features", ["features", "pixels"],
                     "Distances between extractor features or between pixels."),
-      "extractor": string("extractor", None, "inception, lenet, or a saved extractor's "
-                          "directory (as gan.cli.evaluate; default by the data)."),
       "out": string("out", None, "PNG grid to write."),
       "json": string("json", None, "JSON file to write (default: stdout)."),
       "progress_bar": boolean("progress_bar", True, "Progress on stderr."),
-      "extractor_config": config_flags.DEFINE_config_dict(
-          "extractor_config", _classifier_config(),
-          "The recipe when the cached extractor must be trained.", flag_values=fv),
+      **extractor_flags(flag_values),
   }
 
 
 def main(argv, flag_values) -> None:
   """Finds the neighbours of `--workdir`'s samples; writes the grid and the JSON."""
-  if len(argv) > 1:
-    raise UserError(f"unexpected arguments {argv[1:]}; use --workdir=W and flags")
-  v = {name: flag.value for name, flag in flag_values.items()}
-  if not v["workdir"]:
-    raise UserError("--workdir is required: the training run's directory")
+  v = workdir_flag_values(argv, flag_values, why="the training run's directory")
   for name in ("out", "json"):
     if v[name]:
-      _check_writable(v[name], name)
+      check_writable(v[name], name)
   for name in ("num", "k", "num_samples"):
     if v[name] < 1:
       raise UserError(f"--{name}={v[name]} must be a positive integer")

@@ -10,25 +10,18 @@ else stdout) their mean squared error and PSNR in [-1, 1] (`gan.latent`). A run
 without an encoder (a GAN) is refused.
 """
 
-import functools
 import json
 import sys
 
-from gan.cli import run_cli
-from gan.cli.sample import _check_writable  # pylint: disable=protected-access
+from gan.cli import check_writable, flag_definers, run_cli, run_flags, workdir_flag_values
 from gan.errors import UserError
 
 
 def _define_flags(flag_values=None):
   """The command's flags, on `flag_values` (default absl's global `FLAGS`), by name."""
-  from absl import flags  # pylint: disable=g-import-not-at-top
-  fv = flag_values if flag_values is not None else flags.FLAGS
-  string, integer, enum, boolean = (functools.partial(define, flag_values=fv) for define in (
-      flags.DEFINE_string, flags.DEFINE_integer, flags.DEFINE_enum, flags.DEFINE_boolean))
+  string, integer, enum, boolean = flag_definers(flag_values)
   return {
-      "workdir": string("workdir", None, "The training run's workdir."),
-      "step": integer("step", None, "Checkpoint step (default: the newest)."),
-      "dataset": string("dataset", None, "The real data (default: the run's config.dataset)."),
+      **run_flags(flag_values, dataset=True),
       "split": enum("split", "test", ["train", "test"], "The images' split."),
       "num": integer("num", 16, "Images to reconstruct (the first of the split)."),
       "columns": integer("columns", 8, "Images per row of the grid."),
@@ -39,14 +32,10 @@ def _define_flags(flag_values=None):
 
 def main(argv, flag_values) -> None:
   """Reconstructs `--num` images with `--workdir`'s run; writes the grid and the JSON."""
-  if len(argv) > 1:
-    raise UserError(f"unexpected arguments {argv[1:]}; use --workdir=W and flags")
-  v = {name: flag.value for name, flag in flag_values.items()}
-  if not v["workdir"]:
-    raise UserError("--workdir is required: the training run's directory")
+  v = workdir_flag_values(argv, flag_values, why="the training run's directory")
   for name in ("out", "json"):
     if v[name]:
-      _check_writable(v[name], name)
+      check_writable(v[name], name)
   for name in ("num", "columns"):
     if v[name] < 1:
       raise UserError(f"--{name}={v[name]} must be a positive integer")

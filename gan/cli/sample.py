@@ -9,20 +9,11 @@ images. EMA weights are used when the run kept them. For a conditional run,
 grid has one row per class.
 """
 
-import os
 
 from absl import flags
 
-from gan.cli import run_cli
+from gan.cli import check_writable, run_cli
 from gan.errors import UserError
-
-
-def _check_writable(path: str, flag: str) -> None:
-  directory = os.path.dirname(os.path.abspath(path))
-  if not os.path.isdir(directory):
-    raise UserError(f"--{flag}={path!r}: directory {directory!r} does not exist; create it first")
-  if os.path.isdir(path):
-    raise UserError(f"--{flag}={path!r} is a directory; give a file name")
 
 
 def _labels(text: str, num_classes: int) -> list[int]:
@@ -46,7 +37,7 @@ def main(argv):
     raise UserError("nothing to write: pass --out=grid.png and/or --npz=samples.npz")
   for path, flag in ((_OUT.value, "out"), (_NPZ.value, "npz")):
     if path:
-      _check_writable(path, flag)
+      check_writable(path, flag)
   if not _WORKDIR.value:
     raise UserError("--workdir is required: the training run's directory")
   # Imported here: mistakes in the command line are reported before JAX loads.

@@ -12,32 +12,21 @@ to stdout); `--plot` a PNG of FID against t and precision against recall;
 `--grid` one row of `--grid_num` samples per threshold, the same draws in every row.
 """
 
-import functools
 import json
 import sys
 
-from gan.cli import run_cli
-from gan.cli.sample import _check_writable  # pylint: disable=protected-access
+from gan.cli import (check_writable, extractor_flags, flag_definers, run_cli, run_flags,
+                     workdir_flag_values)
 from gan.errors import UserError
 
 SPLITS = ("train", "test")  # gan.eval.evaluate.SPLITS, without importing JAX for --help.
 
 
-def _classifier_config():
-  from gan.eval import features  # pylint: disable=g-import-not-at-top
-  return features.classifier_config()
-
-
 def _define_flags(flag_values=None):
   """The command's flags, on `flag_values` (default absl's global `FLAGS`), by name."""
-  from absl import flags  # pylint: disable=g-import-not-at-top
-  fv = flag_values if flag_values is not None else flags.FLAGS
-  string, integer, enum, boolean = (functools.partial(define, flag_values=fv) for define in (
-      flags.DEFINE_string, flags.DEFINE_integer, flags.DEFINE_enum, flags.DEFINE_boolean))
-  from ml_collections import config_flags  # pylint: disable=g-import-not-at-top
+  string, integer, enum, boolean = flag_definers(flag_values)
   return {
-      "workdir": string("workdir", None, "The training run's workdir."),
-      "step": integer("step", None, "Checkpoint step (default: the newest)."),
+      **run_flags(flag_values, dataset=True),
       "thresholds": string("thresholds", "0.25,0.5,1,1.5,2,inf", "Truncation thresholds "
                            "t > 0, comma separated; inf = no truncation."),
       "num_samples": integer("num_samples", None, "Samples per threshold (default: the "
@@ -46,9 +35,6 @@ def _define_flags(flag_values=None):
                           "(default: num_samples)."),
       "real_split": enum("real_split", "train", list(SPLITS), "The real split compared with."),
       "sample_seed": integer("sample_seed", 0, "Seed of the evaluation key."),
-      "extractor": string("extractor", None, "inception, lenet, or a saved extractor's "
-                          "directory (as gan.cli.evaluate; default by the data)."),
-      "dataset": string("dataset", None, "The real data (default: the run's config.dataset)."),
       "kid_subsets": integer("kid_subsets", 100, "KID subset pairs."),
       "kid_subset_size": integer("kid_subset_size", 1000, "KID subset size (capped at the "
                                  "number of samples)."),
@@ -60,9 +46,7 @@ def _define_flags(flag_values=None):
       "grid": string("grid", None, "PNG grid: a row of samples per threshold."),
       "grid_num": integer("grid_num", 8, "Samples per row of --grid."),
       "progress_bar": boolean("progress_bar", True, "Progress on stderr."),
-      "extractor_config": config_flags.DEFINE_config_dict(
-          "extractor_config", _classifier_config(),
-          "The recipe when the cached extractor must be trained.", flag_values=fv),
+      **extractor_flags(flag_values),
   }
 
 
@@ -84,15 +68,11 @@ def parse_thresholds(text: str) -> list[float]:
 
 def main(argv, flag_values) -> None:
   """Scores `--workdir` at every threshold; writes the JSON (and plot, grid)."""
-  if len(argv) > 1:
-    raise UserError(f"unexpected arguments {argv[1:]}; use --workdir=W and flags")
-  v = {name: flag.value for name, flag in flag_values.items()}
-  if not v["workdir"]:
-    raise UserError("--workdir is required: the training run to score")
+  v = workdir_flag_values(argv, flag_values, why="the training run to score")
   thresholds = parse_thresholds(v["thresholds"])
   for name in ("out", "plot", "grid"):
     if v[name]:
-      _check_writable(v[name], name)
+      check_writable(v[name], name)
   if v["grid_num"] < 1:
     raise UserError(f"--grid_num={v['grid_num']} must be a positive number of samples")
   from gan import images, latent  # pylint: disable=g-import-not-at-top

@@ -4,6 +4,7 @@ import dataclasses
 from typing import Any, Callable, Optional
 
 import jax
+import jax.numpy as jnp
 
 Array = jax.Array
 State = Any
@@ -59,3 +60,27 @@ class Task:
   def grid_inputs(self, key: Array, n: int) -> dict:
     """The inputs of a sample grid of n samples (`preview_inputs`, else `sample_inputs`)."""
     return (self.preview_inputs or self.sample_inputs)(key, n)
+
+
+def latent_inputs(noise_dim: int, num_classes: int = 0
+                  ) -> tuple[Callable[[Array, int], dict], Optional[Callable[[Array, int], dict]]]:
+  """`(sample_inputs, preview_inputs)` of a task that generates from z ~ N(0, I_noise_dim).
+
+  sample_inputs(key, n) = {"z": normal(key, (n, noise_dim))}, plus for a conditional task
+  (num_classes > 0) "label": uniform over the classes from fold_in(key, 1);
+  preview_inputs (conditional only, else None): one row per class, as many columns as fit
+  in n.
+  """
+
+  def sample_inputs(key: Array, n: int) -> dict:
+    inputs = {"z": jax.random.normal(key, (n, noise_dim))}
+    if num_classes:
+      inputs["label"] = jax.random.randint(jax.random.fold_in(key, 1), (n,), 0, num_classes)
+    return inputs
+
+  def preview_inputs(key: Array, n: int) -> dict:
+    per_class = max(1, n // num_classes)
+    return {"z": jax.random.normal(key, (per_class * num_classes, noise_dim)),
+            "label": jnp.repeat(jnp.arange(num_classes), per_class)}
+
+  return sample_inputs, (preview_inputs if num_classes else None)

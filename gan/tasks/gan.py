@@ -36,7 +36,7 @@ from gan.errors import ConfigError
 from gan.images import to_float
 from gan.losses import GANLoss
 from gan.state import GANState, PlayerState, create_state, generate, learning_rate, make_optimizer
-from gan.tasks.base import Task
+from gan.tasks.base import Task, latent_inputs
 
 Array = jax.Array
 
@@ -399,17 +399,7 @@ def make(config: ml_collections.ConfigDict, data: DataSpec) -> Task:
                         d_example=(jnp.zeros((1,) + shape, jnp.float32),) + d_label,
                         g_optimizer=g_optimizer, d_optimizer=d_optimizer, use_ema=use_ema)
 
-  def sample_inputs(key: Array, n: int) -> dict:
-    inputs = {"z": jax.random.normal(key, (n, noise_dim))}
-    if conditional:
-      inputs["label"] = jax.random.randint(jax.random.fold_in(key, 1), (n,), 0, num_classes)
-    return inputs
-
-  def preview_inputs(key: Array, n: int) -> dict:
-    """One row per class, as many columns as fit in n."""
-    per_class = max(1, n // num_classes)
-    return {"z": jax.random.normal(key, (per_class * num_classes, noise_dim)),
-            "label": jnp.repeat(jnp.arange(num_classes), per_class)}
+  sample_inputs, preview_inputs = latent_inputs(noise_dim, num_classes)
 
   def generate_fn(state: GANState, inputs: dict) -> Array:
     return generate(state, inputs["z"], inputs.get("label"))
@@ -418,7 +408,7 @@ def make(config: ml_collections.ConfigDict, data: DataSpec) -> Task:
       name=config.task, init=init, step=make_train_step(cfg),
       batch_fields=("image", "label") if conditional else ("image",),
       sub_batches=optim.d_steps, generate=generate_fn, sample_inputs=sample_inputs,
-      preview_inputs=preview_inputs if conditional else None,
+      preview_inputs=preview_inputs,
       grid_columns=max(1, config.run.num_sample_images // num_classes) if conditional else 0,
       progress=("d_loss", "g_loss"),
       parts={"generator": generator, "discriminator": discriminator, "loss": cfg.loss,

@@ -86,7 +86,7 @@ from gan.errors import ConfigError
 from gan.images import to_float
 from gan.models.vae import ConvDecoder, ConvEncoder, reparameterized_sample
 from gan.state import learning_rate, make_optimizer
-from gan.tasks.base import Task
+from gan.tasks.base import Task, latent_inputs
 
 Array = jax.Array
 
@@ -332,17 +332,7 @@ def make(config: ml_collections.ConfigDict, data: DataSpec) -> Task:
           latent_moments=update_moments(state.latent_moments, z, decay=fit_decay))
     return new_state, {"loss": loss, **terms, "grad_norm": optax.tree.norm(grads)}
 
-  def sample_inputs(key: Array, n: int) -> dict:
-    inputs = {"z": jax.random.normal(key, (n, latent_dim))}
-    if conditional:
-      inputs["label"] = jax.random.randint(jax.random.fold_in(key, 1), (n,), 0, num_classes)
-    return inputs
-
-  def preview_inputs(key: Array, n: int) -> dict:
-    """One row per class, as many columns as fit in n."""
-    per_class = max(1, n // num_classes)
-    return {"z": jax.random.normal(key, (per_class * num_classes, latent_dim)),
-            "label": jnp.repeat(jnp.arange(num_classes), per_class)}
+  sample_inputs, preview_inputs = latent_inputs(latent_dim, num_classes)
 
   def generate(state: VAEState, inputs: dict) -> Array:
     """The decoder's mean image of z (VAE: z = inputs["z"]; autoencoder: z = m + L
@@ -364,7 +354,7 @@ def make(config: ml_collections.ConfigDict, data: DataSpec) -> Task:
       name=config.task, init=init, step=step,
       batch_fields=("image", "label") if conditional else ("image",),
       generate=generate, sample_inputs=sample_inputs,
-      preview_inputs=preview_inputs if conditional else None,
+      preview_inputs=preview_inputs,
       grid_columns=max(1, config.run.num_sample_images // num_classes) if conditional else 0,
       reconstruct=reconstruct,
       progress=("loss", "recon", "kl") if variational else ("loss",),
