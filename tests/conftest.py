@@ -16,7 +16,12 @@ import numpy as np
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-_CACHE_DIR = os.path.join(tempfile.gettempdir(), f"gan-test-jax-cache-{os.getpid()}")
+# One cache per test session, shared by pytest-xdist's workers (they have one
+# PYTEST_XDIST_TESTRUNUID) and their subprocesses: a program one worker compiled is read
+# back by the other.
+_CACHE_DIR = os.path.join(
+    tempfile.gettempdir(),
+    f"gan-test-jax-cache-{os.environ.get('PYTEST_XDIST_TESTRUNUID') or os.getpid()}")
 SHARED_DATA = os.path.join(os.path.dirname(ROOT), "shared", "data")
 
 jax.config.update("jax_compilation_cache_dir", _CACHE_DIR)
@@ -88,22 +93,25 @@ def lowered_jit(fn, lowered: bool):
   return call
 
 
-# XLA:CPU without LLVM's optimisations: a tiny run on 4 fake devices is mostly compile
-# time, which this cuts by 2.5x (the translation tasks' 4-device runs: 26 s instead of
-# 66 s, side by side). Float results differ in the last bits from the default level, so
-# only subprocesses compared with tolerance take it (`fast_compile=True`); programs run
-# longer at this level, and a run's own bit-exact checks stay at the default.
+# XLA:CPU without LLVM's optimisations. A test's subprocess is mostly compile time (a
+# few steps of a tiny model), which this cuts by up to 2.5x (the translation tasks' 4-device
+# runs: 26 s instead of 66 s, side by side). Float results differ in the last bits from the
+# default level, so subprocesses take it by default only where they are compared with
+# each other or with tolerance; a test that compares a subprocess's bits with this
+# process's (which compiles at the default level) passes `fast_compile=False`.
 FAST_COMPILE_FLAG = "--xla_backend_optimization_level=0"
 
 
-def _subprocess_env(devices: int, env, fast_compile: bool = False) -> dict:
+def subprocess_env(devices: int = 1, env=None, fast_compile: bool = True) -> dict:
+  """The environment of a test's `python` subprocess: the repo on PYTHONPATH, `devices`
+  fake CPU devices, the session's compilation cache, `FAST_COMPILE_FLAG` if asked."""
   full_env = dict(os.environ)
   full_env["PYTHONPATH"] = ROOT + os.pathsep + full_env.get("PYTHONPATH", "")
   flags = [f for f in full_env.get("XLA_FLAGS", "").split()
            if not f.startswith("--xla_force_host_platform_device_count")]
   if devices > 1:
     flags.append(f"--xla_force_host_platform_device_count={devices}")
-  if fast_compile:
+  if fast_compile and FAST_COMPILE_FLAG not in flags:
     flags.append(FAST_COMPILE_FLAG)
   full_env["XLA_FLAGS"] = " ".join(flags)
   # One compilation cache for the whole session: later runs of the same program skip
@@ -114,21 +122,22 @@ def _subprocess_env(devices: int, env, fast_compile: bool = False) -> dict:
 
 
 def run_module(module: str, *args: str, devices: int = 1, env=None, timeout: float = 600,
-               fast_compile: bool = False):
+               fast_compile: bool = True):
   """Runs `python -m module args...` from the repo root; returns the CompletedProcess.
 
-  fast_compile: compile at `FAST_COMPILE_FLAG` (for results compared with tolerance).
+  fast_compile: compile at `FAST_COMPILE_FLAG` (False where the bits are compared with
+  this process's).
   """
   return subprocess.run([sys.executable, "-m", module, *args], cwd=ROOT,
-                        env=_subprocess_env(devices, env, fast_compile), capture_output=True,
+                        env=subprocess_env(devices, env, fast_compile), capture_output=True,
                         text=True, timeout=timeout)
 
 
 def run_code(code: str, *, devices: int = 1, env=None, timeout: float = 600,
-             fast_compile: bool = False):
+             fast_compile: bool = True):
   """Runs `python -c code` from the repo root (several runs in one process, one start-up)."""
   return subprocess.run([sys.executable, "-c", code], cwd=ROOT,
-                        env=_subprocess_env(devices, env, fast_compile), capture_output=True,
+                        env=subprocess_env(devices, env, fast_compile), capture_output=True,
                         text=True, timeout=timeout)
 
 

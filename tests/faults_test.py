@@ -292,16 +292,13 @@ CRASH_ARGS = (f"--config.num_steps={NUM_STEPS}", "--config.run.checkpoint_every=
 
 
 def _popen(workdir, dataset):
-  """`python -m experiments.dcgan_mnist` in the background, as `conftest.run_module` runs it."""
-  env = dict(os.environ)
-  env["PYTHONPATH"] = conftest.ROOT + os.pathsep + env.get("PYTHONPATH", "")
-  env["XLA_FLAGS"] = " ".join(f for f in env.get("XLA_FLAGS", "").split()
-                              if not f.startswith("--xla_force_host_platform_device_count"))
-  env.setdefault("JAX_COMPILATION_CACHE_DIR", conftest._CACHE_DIR)  # pylint: disable=protected-access
+  """`python -m experiments.dcgan_mnist` in the background, as `conftest.run_module` runs it
+  (at the default XLA level: its bits are compared with a run trained in this process)."""
   return subprocess.Popen(
       [sys.executable, "-m", "experiments.dcgan_mnist", f"--workdir={workdir}",
        f"--config.dataset={dataset}", *CRASH_ARGS],
-      cwd=conftest.ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+      cwd=conftest.ROOT, env=conftest.subprocess_env(fast_compile=False), stdout=subprocess.PIPE,
+      stderr=subprocess.PIPE, text=True)
 
 
 def _complete_steps(workdir):

@@ -37,13 +37,7 @@ def _free_port() -> int:
 
 def _run_processes(workdir, *args, num_processes=2, devices_per_process=2):
   """Runs the experiment as `num_processes` local processes; returns their stderrs."""
-  env = dict(os.environ)
-  env["PYTHONPATH"] = conftest.ROOT + os.pathsep + env.get("PYTHONPATH", "")
-  env["XLA_FLAGS"] = " ".join(
-      [f for f in env.get("XLA_FLAGS", "").split()
-       if not f.startswith("--xla_force_host_platform_device_count")] +
-      [f"--xla_force_host_platform_device_count={devices_per_process}"])
-  env.setdefault("JAX_COMPILATION_CACHE_DIR", conftest._CACHE_DIR)  # pylint: disable=protected-access
+  env = conftest.subprocess_env(devices_per_process)
   port = _free_port()
   processes = [subprocess.Popen(
       [sys.executable, "-m", EXPERIMENT, f"--workdir={workdir}", *args,
