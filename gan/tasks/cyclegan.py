@@ -5,8 +5,8 @@ G(a)) and D_A (real a vs F(b)). With the least-squares adversarial loss of the p
 (any loss of `gan.losses` can be chosen, `loss.name`) the generators minimise
 
   L_G = l_G(D_B(G(a))) + l_G(D_A(F(b)))
-        + lambda_cyc * (|F(G(a)) - a|_1 + |G(F(b)) - b|_1)                  (cycle)
-        + lambda_cyc * lambda_id * (|G(b) - b|_1 + |F(a) - a|_1)           (identity)
+        + lambda_A * |F(G(a)) - a|_1 + lambda_B * |G(F(b)) - b|_1            (cycle)
+        + lambda_id * (lambda_B * |G(b) - b|_1 + lambda_A * |F(a) - a|_1)   (identity)
 
 jointly, then each discriminator takes one step on
 
@@ -17,8 +17,12 @@ discriminator sees, for each new fake, with probability 1/2 a fake from an earli
 step (which the new one replaces in the pool) and otherwise the new one, once the
 pool holds `optim.pool_size` (50) images. The pools are part of the state
 (`ImagePool`): checkpointed, resumed, and drawn from the step's keys, so a resumed
-run sees exactly the history of an uninterrupted one. The identity term needs domains
-with the same channels (lambda_id = 0 otherwise). Learning rates: constant for the
+run sees exactly the history of an uninterrupted one. lambda_A and lambda_B
+(`loss.cycle_weight`, `loss.cycle_weight_b`; 10 and 10 in the paper) weigh the two
+cycles apart, as the reference code's `--lambda_A` / `--lambda_B` do: a small lambda_B
+lets F(b) drop what G cannot rebuild b from without hiding it in F(b) (the colour
+background of MNIST-M, docs/translation.md). The identity term needs domains with the
+same channels (lambda_id = 0 otherwise). Learning rates: constant for the
 first half of the run, then linearly to 0 (`optim.lr_schedule = "linear_decay"`).
 
 Batches: `{"a": (1, B, H, W, C_A), "b": (1, B, H, W, C_B)}`, each domain in the order
@@ -31,7 +35,7 @@ References:
     Adversarial Training (the history of refined images).
 """
 
-from typing import Any
+from typing import Any, Optional
 
 import flax
 import jax
@@ -119,7 +123,8 @@ def config(task: str = "cyclegan") -> ml_collections.ConfigDict:
   c.model.d_conditional = False
   c.loss = ml_collections.ConfigDict()
   c.loss.name = "least_squares"  # The adversarial loss (LSGAN in the paper).
-  c.loss.cycle_weight = 10.0  # lambda_cyc.
+  c.loss.cycle_weight = 10.0  # lambda_A: the cycle a -> G -> F -> a.
+  c.loss.cycle_weight_b = 10.0  # lambda_B: the cycle b -> F -> G -> b.
   c.loss.identity_weight = 0.5  # lambda_id, relative to lambda_cyc; needs equal channels.
   c.optim.g_lr = 2e-4
   c.optim.d_lr = 2e-4
@@ -133,7 +138,8 @@ def check_config(config: ml_collections.ConfigDict) -> None:
   """CycleGAN's fields (`ConfigError` on the first bad one)."""
   translation.check_networks(config, generators=("unet", "resnet"))
   losses_lib.get_loss(config.loss.name)
-  translation.check_weights(config, ("loss.cycle_weight", "loss.identity_weight"))
+  translation.check_weights(config, ("loss.cycle_weight", "loss.cycle_weight_b",
+                                     "loss.identity_weight"))
   translation.check_optim(config)
   config_lib.non_negative_int(config, "optim.pool_size")
 
@@ -146,14 +152,17 @@ def _apply(player: PlayerState, params, stats, x):
 
 
 def make_train_step(*, loss: losses_lib.GANLoss, cycle_weight: float,
-                    identity_weight: float):
+                    identity_weight: float, cycle_weight_b: Optional[float] = None):
   """The pure step `(state, batch, key) -> (state, metrics)` of the module docstring.
 
+  cycle_weight is lambda_A, cycle_weight_b lambda_B (None: lambda_A).
   Metrics: `g_loss` (total), `g_adv`, `cycle`, `identity` (unweighted sums over both
-  directions), `d_a_loss`, `d_b_loss`, `d_a_real` / `d_a_fake` and `d_b_real` /
+  directions), `cycle_a` and `cycle_b` (each cycle's term), `d_a_loss`, `d_b_loss`, `d_a_real` / `d_a_fake` and `d_b_real` /
   `d_b_fake` (mean sigmoid of the logits).
   """
   with_identity = identity_weight > 0
+  weight_a = cycle_weight
+  weight_b = cycle_weight if cycle_weight_b is None else cycle_weight_b
 
   def train_step(state: CycleGANState, batch: dict, key: Array):
     pool_a_key, pool_b_key = jax.random.split(jax.random.fold_in(key, state.step))
@@ -169,18 +178,20 @@ def make_train_step(*, loss: losses_lib.GANLoss, cycle_weight: float,
       rec_b, s_ab = _apply(g_ab, p_ab, s_ab, fake_a)
       logits_b, _ = _apply(d_b, d_b.params, d_b.batch_stats, fake_b)
       logits_a, _ = _apply(d_a, d_a.params, d_a.batch_stats, fake_a)
+      cycle_a = losses_lib.cycle_consistency_loss(real=a, reconstructed=rec_a)
+      cycle_b = losses_lib.cycle_consistency_loss(real=b, reconstructed=rec_b)
       terms = {
           "g_adv": loss.generator(fake_logits=logits_b) + loss.generator(fake_logits=logits_a),
-          "cycle": (losses_lib.cycle_consistency_loss(real=a, reconstructed=rec_a)
-                    + losses_lib.cycle_consistency_loss(real=b, reconstructed=rec_b)),
+          "cycle": cycle_a + cycle_b, "cycle_a": cycle_a, "cycle_b": cycle_b,
       }
-      total = terms["g_adv"] + cycle_weight * terms["cycle"]
+      total = terms["g_adv"] + weight_a * cycle_a + weight_b * cycle_b
       if with_identity:
         same_b, s_ab = _apply(g_ab, p_ab, s_ab, b)
         same_a, s_ba = _apply(g_ba, p_ba, s_ba, a)
-        terms["identity"] = (losses_lib.identity_loss(real=b, mapped=same_b)
-                             + losses_lib.identity_loss(real=a, mapped=same_a))
-        total = total + cycle_weight * identity_weight * terms["identity"]
+        identity_b = losses_lib.identity_loss(real=b, mapped=same_b)
+        identity_a = losses_lib.identity_loss(real=a, mapped=same_a)
+        terms["identity"] = identity_b + identity_a
+        total = total + identity_weight * (weight_b * identity_b + weight_a * identity_a)
       return total, (terms, (s_ab, s_ba), (fake_a, fake_b))
 
     (g_loss, (terms, (s_ab, s_ba), (fake_a, fake_b))), (grads_ab, grads_ba) = (
@@ -246,6 +257,7 @@ def make(config: ml_collections.ConfigDict, data: DataSpec) -> Task:
   pool_size = config.optim.pool_size
   step = make_train_step(loss=losses_lib.get_loss(config.loss.name),
                          cycle_weight=float(config.loss.cycle_weight),
+                         cycle_weight_b=float(config.loss.cycle_weight_b),
                          identity_weight=identity_weight)
 
   def init(key: Array) -> CycleGANState:

@@ -247,3 +247,19 @@ def test_paired_scores_and_the_bicubic_baseline(runs, digits):
   assert result["bicubic"]["psnr"] > 12 and 0 < result["bicubic"]["ssim"] <= 1
   # The 4-step model is not: its outputs are far from the targets.
   assert result["model"]["psnr"] < result["bicubic"]["psnr"]
+
+
+def test_each_cycle_has_its_own_weight(digits, backgrounds):
+  """lambda_A (`loss.cycle_weight`) and lambda_B (`loss.cycle_weight_b`) weigh the two
+  cycles apart: g_loss = g_adv + lambda_A * |F(G(a)) - a| + lambda_B * |G(F(b)) - b|."""
+  from gan import build  # pylint: disable=g-import-not-at-top
+  dataset = f"unpaired:mnist_m:{digits}:{backgrounds}"
+  for weight_a, weight_b in ((10.0, 10.0), (10.0, 0.0), (0.0, 3.0)):
+    run = build.build(_config("cyclegan", dataset, 1, **{"loss.cycle_weight": weight_a,
+                                                         "loss.cycle_weight_b": weight_b}))
+    _, metrics = run.step(run.init_state(), run.batch(0))
+    metrics = {name: float(np.asarray(value).ravel()[-1]) for name, value in metrics.items()}
+    assert metrics["cycle"] == pytest.approx(metrics["cycle_a"] + metrics["cycle_b"], rel=1e-6)
+    assert metrics["g_loss"] == pytest.approx(
+        metrics["g_adv"] + weight_a * metrics["cycle_a"] + weight_b * metrics["cycle_b"],
+        rel=1e-5)
