@@ -141,6 +141,20 @@ def run_code(code: str, *, devices: int = 1, env=None, timeout: float = 600,
                         text=True, timeout=timeout)
 
 
+def train_in_subprocess(runs, *, devices: int = 1, fast_compile: bool = True) -> None:
+  """`gan.program.train(config, workdir)` for each (config, workdir) of `runs`, in order,
+  in one fresh process (one start-up) on `devices` fake devices: the tiny runs that tests
+  compare with each other, compiled at `FAST_COMPILE_FLAG` unless asked otherwise."""
+  import json  # pylint: disable=g-import-not-at-top
+  text = json.dumps([(config.to_json(), str(workdir)) for config, workdir in runs])
+  code = ("import json, ml_collections\n"
+          "from gan import program\n"
+          f"for text, workdir in json.loads({text!r}):\n"
+          "  program.train(ml_collections.ConfigDict(json.loads(text)), workdir)\n")
+  result = run_code(code, devices=devices, fast_compile=fast_compile)
+  assert result.returncode == 0, result.stderr[-3000:]
+
+
 def set_fields(config, **fields):
   """Sets dotted fields: `set_fields(c, num_steps=4, **{"optim.d_lr": 1e-3})`; returns `config`."""
   from gan import config as config_lib  # pylint: disable=g-import-not-at-top

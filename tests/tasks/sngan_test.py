@@ -8,7 +8,6 @@ conditional BatchNorm in G) trains through the program: 2 + 2 resumed steps equa
 and 4 fake devices equal 1, vectors included.
 """
 
-import os
 
 import chex
 import jax
@@ -18,7 +17,7 @@ import optax
 import pytest
 
 import conftest
-from gan import build, losses, program, rundir
+from gan import build, losses, rundir
 from gan.cli import info
 from gan.errors import ConfigError
 from gan.tasks import gan as gan_task
@@ -135,9 +134,9 @@ def _resnet_config(dataset, num_steps):
 def resnet_runs(tmp_path_factory, digits):
   """The tiny conditional SN-ResNet with DiffAugment and EMA: 4 steps, and 2 resumed to 4."""
   root = tmp_path_factory.mktemp("sngan")
-  program.train(_resnet_config(digits, 4), str(root / "whole"))
-  program.train(_resnet_config(digits, 2), str(root / "resumed"))
-  program.train(_resnet_config(digits, 4), str(root / "resumed"))
+  conftest.train_in_subprocess([(_resnet_config(digits, 4), root / "whole"),
+                                (_resnet_config(digits, 2), root / "resumed"),
+                                (_resnet_config(digits, 4), root / "resumed")])
   return root
 
 
