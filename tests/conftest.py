@@ -26,6 +26,16 @@ SHARED_DATA = os.path.join(os.path.dirname(ROOT), "shared", "data")
 
 jax.config.update("jax_compilation_cache_dir", _CACHE_DIR)
 jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+# The suite compiles with XLA's optimisations mostly off (`jax_disable_most_optimizations`:
+# XLA:CPU's backend level 0, no expensive LLVM passes). A test's tiny programs run a few
+# steps, so compiling is most of its time, and this cuts it by about 40% (the tiny DCGAN's
+# first step: 11.1 s against 18.0 s, side by side). Float results differ in the last bits
+# from the default level, so every process of the session compiles alike (`subprocess_env`)
+# and tests that pin default-level bits (tests/golden_test.py's digests) or time their
+# programs take the default level back with `default_compile` (a fixture).
+FAST_COMPILE = "JAX_DISABLE_MOST_OPTIMIZATIONS"
+jax.config.update("jax_disable_most_optimizations",
+                  os.environ.get("GAN_TEST_DEFAULT_COMPILE") != "1")
 # What every CPU build registers (`gan.backends.cpu.CPUBackend.prepare`): JAX's rolled
 # Threefry takes seconds to compile in every program that draws random numbers, and
 # tests draw them outside builds too. The bits are the same (tests/backends/threefry_test.py
@@ -93,27 +103,28 @@ def lowered_jit(fn, lowered: bool):
   return call
 
 
-# XLA:CPU without LLVM's optimisations. A test's subprocess is mostly compile time (a
-# few steps of a tiny model), which this cuts by up to 2.5x (the translation tasks' 4-device
-# runs: 26 s instead of 66 s, side by side). Float results differ in the last bits from the
-# default level, so subprocesses take it by default only where they are compared with
-# each other or with tolerance; a test that compares a subprocess's bits with this
-# process's (which compiles at the default level) passes `fast_compile=False`.
-FAST_COMPILE_FLAG = "--xla_backend_optimization_level=0"
+@pytest.fixture
+def default_compile():
+  """XLA's default optimisations for what this test compiles (the session's are mostly
+  off, see FAST_COMPILE above)."""
+  before = jax.config.read("jax_disable_most_optimizations")
+  jax.config.update("jax_disable_most_optimizations", False)
+  yield
+  jax.config.update("jax_disable_most_optimizations", before)
 
 
 def subprocess_env(devices: int = 1, env=None, fast_compile: bool = True) -> dict:
   """The environment of a test's `python` subprocess: the repo on PYTHONPATH, `devices`
-  fake CPU devices, the session's compilation cache, `FAST_COMPILE_FLAG` if asked."""
+  fake CPU devices, the session's compilation cache, and (unless `fast_compile` is False)
+  the session's compile settings, so that its bits equal this process's."""
   full_env = dict(os.environ)
   full_env["PYTHONPATH"] = ROOT + os.pathsep + full_env.get("PYTHONPATH", "")
   flags = [f for f in full_env.get("XLA_FLAGS", "").split()
            if not f.startswith("--xla_force_host_platform_device_count")]
   if devices > 1:
     flags.append(f"--xla_force_host_platform_device_count={devices}")
-  if fast_compile and FAST_COMPILE_FLAG not in flags:
-    flags.append(FAST_COMPILE_FLAG)
   full_env["XLA_FLAGS"] = " ".join(flags)
+  full_env[FAST_COMPILE] = "1" if fast_compile else "0"
   # One compilation cache for the whole session: later runs of the same program skip
   # XLA compilation (the executable, and so every number, is the same).
   full_env.setdefault("JAX_COMPILATION_CACHE_DIR", _CACHE_DIR)
@@ -125,8 +136,7 @@ def run_module(module: str, *args: str, devices: int = 1, env=None, timeout: flo
                fast_compile: bool = True):
   """Runs `python -m module args...` from the repo root; returns the CompletedProcess.
 
-  fast_compile: compile at `FAST_COMPILE_FLAG` (False where the bits are compared with
-  this process's).
+  fast_compile: compile as this process does (False: at XLA's default level).
   """
   return subprocess.run([sys.executable, "-m", module, *args], cwd=ROOT,
                         env=subprocess_env(devices, env, fast_compile), capture_output=True,
@@ -143,8 +153,7 @@ def run_code(code: str, *, devices: int = 1, env=None, timeout: float = 600,
 
 def train_in_subprocess(runs, *, devices: int = 1, fast_compile: bool = True) -> None:
   """`gan.program.train(config, workdir)` for each (config, workdir) of `runs`, in order,
-  in one fresh process (one start-up) on `devices` fake devices: the tiny runs that tests
-  compare with each other, compiled at `FAST_COMPILE_FLAG` unless asked otherwise."""
+  in one fresh process (one start-up) on `devices` fake devices."""
   import json  # pylint: disable=g-import-not-at-top
   text = json.dumps([(config.to_json(), str(workdir)) for config, workdir in runs])
   code = ("import json, ml_collections\n"

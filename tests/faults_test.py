@@ -292,12 +292,11 @@ CRASH_ARGS = (f"--config.num_steps={NUM_STEPS}", "--config.run.checkpoint_every=
 
 
 def _popen(workdir, dataset):
-  """`python -m experiments.dcgan_mnist` in the background, as `conftest.run_module` runs it
-  (at the default XLA level: its bits are compared with a run trained in this process)."""
+  """`python -m experiments.dcgan_mnist` in the background, as `conftest.run_module` runs it."""
   return subprocess.Popen(
       [sys.executable, "-m", "experiments.dcgan_mnist", f"--workdir={workdir}",
        f"--config.dataset={dataset}", *CRASH_ARGS],
-      cwd=conftest.ROOT, env=conftest.subprocess_env(fast_compile=False), stdout=subprocess.PIPE,
+      cwd=conftest.ROOT, env=conftest.subprocess_env(), stdout=subprocess.PIPE,
       stderr=subprocess.PIPE, text=True)
 
 

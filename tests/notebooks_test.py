@@ -97,9 +97,8 @@ def test_notebook_runs_top_to_bottom_at_a_small_size(name, tmp_path, monkeypatch
   # the program tests/program_test.py compiles, and 02 compiles 01's again.
   monkeypatch.setenv("GAN_CACHE_DIR", str(tmp_path / "cache"))  # 02's FID classifier.
   monkeypatch.setenv("JAX_COMPILATION_CACHE_DIR", conftest._CACHE_DIR)  # pylint: disable=protected-access
-  # A kernel is a test's subprocess: it compiles its tiny programs at XLA level 0
-  # (conftest.FAST_COMPILE_FLAG); nothing here compares its bits with another process's.
-  monkeypatch.setenv("XLA_FLAGS", conftest.subprocess_env()["XLA_FLAGS"])
+  # A kernel compiles as the tests do (conftest.FAST_COMPILE).
+  monkeypatch.setenv(conftest.FAST_COMPILE, conftest.subprocess_env()[conftest.FAST_COMPILE])
   work = tmp_path / "cwd"
   work.mkdir()
   client = nbclient.NotebookClient(notebook, timeout=600, kernel_name="python3",

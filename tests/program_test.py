@@ -27,9 +27,7 @@ DCGAN = "experiments.dcgan_mnist"
 
 
 def _train(module, workdir, *args, devices=1):
-  # One device: compared bit for bit with runs of this process, so at XLA's default level.
-  result = run_module(module, f"--workdir={workdir}", *args, devices=devices,
-                      fast_compile=devices > 1)
+  result = run_module(module, f"--workdir={workdir}", *args, devices=devices)
   assert result.returncode == 0, result.stderr[-3000:]
   return result
 

@@ -45,7 +45,7 @@ def test_a_tiny_study_writes_its_record_and_plot(tmp_path, mnist_npz):
   result = conftest.run_module(
       "experiments.quality_study", f"--workdir={tmp_path / 'runs'}", f"--dataset={mnist_npz}",
       "--recipes=tiny=model.g_widths:(16,8,4);model.d_widths:(4,8);batch_size:16",
-      "--seeds=0", "--budget_seconds=2", "--eval_every=20", "--eval_samples=1000",
+      "--seeds=0", "--budget_seconds=2", "--eval_every=50", "--eval_samples=500",
       f"--out={out}", f"--plot={png}", f"--extractor={extractor_dir}", "--floor_record=",
       timeout=900)
   assert result.returncode == 0, result.stderr[-3000:]

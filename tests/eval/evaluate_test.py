@@ -280,7 +280,7 @@ def _assert_one_line_error(result, *messages):
 def test_the_command_prints_what_evaluate_run_returns(run_dir, extractor_dir, evaluation):
   result = conftest.run_module("gan.cli.evaluate", f"--workdir={run_dir}",
                                f"--num_samples={NUM_SAMPLES}", f"--extractor={extractor_dir}",
-                               "--progress_bar=False", fast_compile=False)  # Bit for bit.
+                               "--progress_bar=False")
   assert result.returncode == 0, result.stderr[-3000:]
   assert json.loads(result.stdout) == json.loads(json.dumps(evaluation))
   assert "evaluated step 3 in" in result.stderr
@@ -310,8 +310,7 @@ def test_train_classifier_writes_the_extractor_the_recipe_trains(extractor_dir, 
   flags = [f"--config.{k}={v}" for k, v in TINY_RECIPE.items()]
   result = conftest.run_module("experiments.train_classifier", f"--workdir={tmp_path / 'ext'}",
                                f"--config.dataset={mnist_npz}",
-                               *(f.replace(" ", "") for f in flags),
-                               fast_compile=False)  # Its checksum is this process's.
+                               *(f.replace(" ", "") for f in flags))
   assert result.returncode == 0, result.stderr[-3000:]
   printed = json.loads(result.stdout)
   expected = features.load_extractor(extractor_dir)

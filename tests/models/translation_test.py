@@ -25,8 +25,6 @@ threefry.register_unrolled_cpu_lowering()
 
 BATCH = 2
 WIDTH = 4
-# The same numbers to float32 rounding, compiled in about half the time.
-_FAST_COMPILE = {"xla_backend_optimization_level": 0}
 
 
 def _images(shape, seed=0, batch=BATCH):
@@ -61,7 +59,7 @@ def _variables(module, x, seed=0):
   return jax.tree_util.tree_map_with_path(draw, shapes)
 
 
-@functools.partial(jax.jit, static_argnames=("module", "train"), compiler_options=_FAST_COMPILE)
+@functools.partial(jax.jit, static_argnames=("module", "train"))
 def _apply(module, variables, x, key=None, *, train=False):
   """(module(x, train), the updated batch_stats in training with BatchNorm, else {})."""
   rngs = {} if key is None else {"dropout": key}
@@ -99,8 +97,8 @@ def test_unknown_norm_is_a_value_error():
 
 def test_initialisers_follow_the_reference():
   """pix2pix/CycleGAN: kernels N(0, 0.02^2), BN scales N(1, 0.02^2), biases 0; PReLU 0.25."""
-  init = lambda module, shape: jax.jit(lambda key: module.init(key, jnp.zeros(shape)),
-                                       compiler_options=_FAST_COMPILE)(jax.random.key(0))
+  init = lambda module, shape: jax.jit(lambda key: module.init(key, jnp.zeros(shape)))(
+      jax.random.key(0))
   params = init(UNetGenerator(1, width=8, depth=2), (1, 4, 4, 1))["params"]
   kernels = np.concatenate([np.ravel(p["kernel"]) for p in params.values() if "kernel" in p])
   assert kernels.size > 4000
@@ -287,7 +285,7 @@ def test_patch_receptive_field_is_the_support_of_a_logits_input_gradient(num_lay
   variables = _variables(module, x)
   centre = jax.eval_shape(module.apply, variables, x).shape[1] // 2
   logit = lambda x: module.apply(variables, x)[0, centre, centre, 0]
-  grad = jax.jit(jax.grad(logit), compiler_options=_FAST_COMPILE)(x)
+  grad = jax.jit(jax.grad(logit))(x)
   support = np.abs(np.asarray(grad[0, :, :, 0])) > 0
   for axis in (0, 1):
     where = np.nonzero(support.any(axis=1 - axis))[0]

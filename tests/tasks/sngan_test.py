@@ -164,7 +164,7 @@ def test_conditional_sn_resnet_on_four_devices_equals_one(resnet_runs, digits, t
   flags = [f"--config.dataset={digits}"] + [
       f"--config.{k}={v}".replace(" ", "") for k, v in RESNET_FIELDS.items()]
   result = conftest.run_module("experiments.cgan_cifar10", f"--workdir={workdir}", *flags,
-                               devices=4, fast_compile=True)
+                               devices=4)
   assert result.returncode == 0, result.stderr[-3000:]
   one = rundir.flatten_with_paths(info.workdir_info(str(resnet_runs / "whole"))[1])
   four = rundir.flatten_with_paths(info.workdir_info(str(workdir))[1])
