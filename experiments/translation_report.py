@@ -5,7 +5,7 @@ r"""The tables and figures of docs/translation.md from trained runs.
       --pix2pix_l1=runs/pix2pix_edges_l1 --cyclegan=runs/cyclegan --out=docs
 
 Scores every run given on its held-out images (`gan.eval.translation`), writes
-`translation.json` (one record: every score, each run's step, training seconds and
+`--record` (`translation.json`; one record: every score, each run's step, training seconds and
 config, the machine kind) and side-by-side figures of the first 8 held-out images:
 `translation_sr.png` (low-res input, bicubic, SRResNet, SRGAN, original),
 `translation_pix2pix.png` (edges, L1 only, pix2pix, original) and
@@ -23,6 +23,7 @@ _RUNS = ("srgan", "srresnet", "pix2pix", "pix2pix_l1", "cyclegan")
 _DIRS = {name: flags.DEFINE_string(name, None, f"The {name} run's workdir.") for name in _RUNS}
 _OUT = flags.DEFINE_string("out", "docs", "Where the JSON and the figures go.")
 _NUM = flags.DEFINE_integer("num", None, "Held-out images scored (default: all).")
+_RECORD = flags.DEFINE_string("record", "translation.json", "The JSON record's name in --out.")
 
 
 def _train_seconds(workdir: str) -> float:
@@ -57,7 +58,7 @@ def main(argv):
                             "config": config}
     print(json.dumps({name: {k: v for k, v in result.items()
                              if k in ("model", "bicubic", "a_to_b", "b_to_a", "step")}}))
-  with open(os.path.join(_OUT.value, "translation.json"), "w", encoding="utf-8") as f:
+  with open(os.path.join(_OUT.value, _RECORD.value), "w", encoding="utf-8") as f:
     json.dump(record, f, indent=2, sort_keys=True, default=str)
   dirs = {name: flag.value for name, flag in _DIRS.items()}
   if dirs["srgan"] and dirs["srresnet"]:
