@@ -31,8 +31,8 @@ jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
 # steps, so compiling is most of its time, and this cuts it by about 40% (the tiny DCGAN's
 # first step: 11.1 s against 18.0 s, side by side). Float results differ in the last bits
 # from the default level, so every process of the session compiles alike (`subprocess_env`)
-# and tests that pin default-level bits (tests/golden_test.py's digests) or time their
-# programs take the default level back with `default_compile` (a fixture).
+# and the tests that need default-level results (tests/golden_test.py's digests, the
+# maxout fit of tests/rejection_test.py) take it back with `default_compile` (a fixture).
 FAST_COMPILE = "JAX_DISABLE_MOST_OPTIMIZATIONS"
 jax.config.update("jax_disable_most_optimizations",
                   os.environ.get("GAN_TEST_DEFAULT_COMPILE") != "1")
@@ -120,8 +120,9 @@ def default_compile():
 
 def subprocess_env(devices: int = 1, env=None, fast_compile: bool = True) -> dict:
   """The environment of a test's `python` subprocess: the repo on PYTHONPATH, `devices`
-  fake CPU devices, the session's compilation cache, and (unless `fast_compile` is False)
-  the session's compile settings, so that its bits equal this process's."""
+  fake CPU devices, the session's compilation cache, and (unless `fast_compile` is False:
+  XLA's default level) this process's compile setting, so that its bits equal this
+  process's."""
   full_env = dict(os.environ)
   full_env["PYTHONPATH"] = ROOT + os.pathsep + full_env.get("PYTHONPATH", "")
   flags = [f for f in full_env.get("XLA_FLAGS", "").split()
@@ -129,7 +130,8 @@ def subprocess_env(devices: int = 1, env=None, fast_compile: bool = True) -> dic
   if devices > 1:
     flags.append(f"--xla_force_host_platform_device_count={devices}")
   full_env["XLA_FLAGS"] = " ".join(flags)
-  full_env[FAST_COMPILE] = "1" if fast_compile else "0"
+  like_this_process = jax.config.read("jax_disable_most_optimizations")
+  full_env[FAST_COMPILE] = "1" if fast_compile and like_this_process else "0"
   # One compilation cache for the whole session: later runs of the same program skip
   # XLA compilation (the executable, and so every number, is the same).
   full_env.setdefault("JAX_COMPILATION_CACHE_DIR", _CACHE_DIR)
