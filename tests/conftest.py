@@ -48,18 +48,13 @@ threefry.register_unrolled_cpu_lowering()
 # longest first. pytest-xdist hands whole files to its two workers in collection order,
 # so starting with these lets the short files fill in at the end and both workers
 # finish together; every other file keeps its place.
-LONGEST_FILES = (  # Their total seconds in one full run on 2 AMD EPYC cores, 2026-12-03.
-    "tests/tasks/translation_test.py",  # 104
-    "tests/notebooks_test.py", "tests/tasks/sngan_test.py", "tests/golden_test.py",  # 102-94
-    "tests/tasks/gan_test.py", "tests/program_test.py", "tests/faults_test.py",  # 68-62
-    "tests/cli/multidevice_test.py", "tests/build_test.py", "tests/cli/latent_test.py",  # 59-48
-    "tests/benchmarks/benchmark_test.py", "tests/eval/evaluate_test.py",  # 43-39
-    "tests/backends/cpu_conv_test.py", "tests/eval/inception_test.py",  # 38-37
-    "tests/tasks/vae_test.py", "tests/models/resnet_test.py", "tests/augment_test.py",  # 29-23
-    "tests/cli/multiprocess_test.py", "tests/benchmarks/quality_study_test.py",  # 21-20
-    "tests/paper_configs_test.py", "tests/models/heads_test.py",  # 20-19
-    "tests/eval/synthetic_test.py", "tests/cli/bad_input_test.py",  # 17
-    "tests/models/spectral_test.py", "tests/data/mixtures_test.py",  # 16
+LONGEST_FILES = (
+    "tests/cli/multidevice_test.py", "tests/tasks/sngan_test.py", "tests/program_test.py",
+    "tests/tasks/translation_test.py",
+    "tests/notebooks_test.py", "tests/faults_test.py", "tests/benchmarks/benchmark_test.py",
+    "tests/cli/multiprocess_test.py", "tests/golden_test.py",
+    "tests/benchmarks/quality_study_test.py", "tests/eval/evaluate_test.py",
+    "tests/eval/inception_test.py",
 )
 
 
