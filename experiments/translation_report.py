@@ -5,8 +5,8 @@ r"""The tables and figures of docs/translation.md from trained runs.
       --pix2pix_l1=runs/pix2pix_edges_l1 --cyclegan=runs/cyclegan --out=docs
 
 Scores every run given on its held-out images (`gan.eval.translation`), writes
-`--record` (`translation.json`; one record: every score, each run's step, training seconds and
-config, the machine kind) and side-by-side figures of the first 8 held-out images:
+`--record` (`translation.json`; one record: every score, each run's step, training
+seconds and config, the machine kind) and side-by-side figures of the first 8 held-out images:
 `translation_sr.png` (low-res input, bicubic, SRResNet, SRGAN, original),
 `translation_pix2pix.png` (edges, L1 only, pix2pix, original) and
 `translation_cyclegan.png` (the run's own grid).

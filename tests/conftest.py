@@ -113,6 +113,13 @@ def default_compile():
   jax.config.update("jax_disable_most_optimizations", before)
 
 
+def compile_env(fast_compile: bool = True) -> dict:
+  """{FAST_COMPILE: ...} for a child process: this process's compile setting, or with
+  `fast_compile=False` XLA's default level."""
+  like_this_process = jax.config.read("jax_disable_most_optimizations")
+  return {FAST_COMPILE: "1" if fast_compile and like_this_process else "0"}
+
+
 def subprocess_env(devices: int = 1, env=None, fast_compile: bool = True) -> dict:
   """The environment of a test's `python` subprocess: the repo on PYTHONPATH, `devices`
   fake CPU devices, the session's compilation cache, and (unless `fast_compile` is False:
@@ -125,8 +132,7 @@ def subprocess_env(devices: int = 1, env=None, fast_compile: bool = True) -> dic
   if devices > 1:
     flags.append(f"--xla_force_host_platform_device_count={devices}")
   full_env["XLA_FLAGS"] = " ".join(flags)
-  like_this_process = jax.config.read("jax_disable_most_optimizations")
-  full_env[FAST_COMPILE] = "1" if fast_compile and like_this_process else "0"
+  full_env.update(compile_env(fast_compile))
   # One compilation cache for the whole session: later runs of the same program skip
   # XLA compilation (the executable, and so every number, is the same).
   full_env.setdefault("JAX_COMPILATION_CACHE_DIR", _CACHE_DIR)
@@ -153,7 +159,7 @@ def run_code(code: str, *, devices: int = 1, env=None, timeout: float = 600,
                         text=True, timeout=timeout)
 
 
-def train_in_subprocess(runs, *, devices: int = 1, fast_compile: bool = True) -> None:
+def train_in_subprocess(runs, *, devices: int = 1) -> None:
   """`gan.program.train(config, workdir)` for each (config, workdir) of `runs`, in order,
   in one fresh process (one start-up) on `devices` fake devices."""
   import json  # pylint: disable=g-import-not-at-top
@@ -162,7 +168,7 @@ def train_in_subprocess(runs, *, devices: int = 1, fast_compile: bool = True) ->
           "from gan import program\n"
           f"for text, workdir in json.loads({text!r}):\n"
           "  program.train(ml_collections.ConfigDict(json.loads(text)), workdir)\n")
-  result = run_code(code, devices=devices, fast_compile=fast_compile)
+  result = run_code(code, devices=devices)
   assert result.returncode == 0, result.stderr[-3000:]
 
 

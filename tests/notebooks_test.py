@@ -98,7 +98,8 @@ def test_notebook_runs_top_to_bottom_at_a_small_size(name, tmp_path, monkeypatch
   monkeypatch.setenv("GAN_CACHE_DIR", str(tmp_path / "cache"))  # 02's FID classifier.
   monkeypatch.setenv("JAX_COMPILATION_CACHE_DIR", conftest._CACHE_DIR)  # pylint: disable=protected-access
   # A kernel compiles as the tests do (conftest.FAST_COMPILE).
-  monkeypatch.setenv(conftest.FAST_COMPILE, conftest.subprocess_env()[conftest.FAST_COMPILE])
+  for variable, value in conftest.compile_env().items():
+    monkeypatch.setenv(variable, value)
   work = tmp_path / "cwd"
   work.mkdir()
   client = nbclient.NotebookClient(notebook, timeout=600, kernel_name="python3",

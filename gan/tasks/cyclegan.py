@@ -35,7 +35,7 @@ References:
     Adversarial Training (the history of refined images).
 """
 
-from typing import Any, Optional
+from typing import Any
 
 import flax
 import jax
@@ -125,7 +125,7 @@ def config(task: str = "cyclegan") -> ml_collections.ConfigDict:
   c.loss.name = "least_squares"  # The adversarial loss (LSGAN in the paper).
   c.loss.cycle_weight = 10.0  # lambda_A: the cycle a -> G -> F -> a.
   c.loss.cycle_weight_b = 10.0  # lambda_B: the cycle b -> F -> G -> b.
-  c.loss.identity_weight = 0.5  # lambda_id, relative to lambda_cyc; needs equal channels.
+  c.loss.identity_weight = 0.5  # lambda_id, relative to lambda_A / lambda_B; equal channels.
   c.optim.g_lr = 2e-4
   c.optim.d_lr = 2e-4
   c.optim.beta1 = 0.5
@@ -151,18 +151,16 @@ def _apply(player: PlayerState, params, stats, x):
   return out, mutated.get("batch_stats", stats)
 
 
-def make_train_step(*, loss: losses_lib.GANLoss, cycle_weight: float,
-                    identity_weight: float, cycle_weight_b: Optional[float] = None):
+def make_train_step(*, loss: losses_lib.GANLoss, cycle_weight: float, cycle_weight_b: float,
+                    identity_weight: float):
   """The pure step `(state, batch, key) -> (state, metrics)` of the module docstring.
 
-  cycle_weight is lambda_A, cycle_weight_b lambda_B (None: lambda_A).
+  cycle_weight is lambda_A, cycle_weight_b lambda_B.
   Metrics: `g_loss` (total), `g_adv`, `cycle`, `identity` (unweighted sums over both
-  directions), `cycle_a` and `cycle_b` (each cycle's term), `d_a_loss`, `d_b_loss`, `d_a_real` / `d_a_fake` and `d_b_real` /
-  `d_b_fake` (mean sigmoid of the logits).
+  directions), `cycle_a` and `cycle_b` (each cycle's term), `d_a_loss`, `d_b_loss`,
+  `d_a_real` / `d_a_fake` and `d_b_real` / `d_b_fake` (mean sigmoid of the logits).
   """
   with_identity = identity_weight > 0
-  weight_a = cycle_weight
-  weight_b = cycle_weight if cycle_weight_b is None else cycle_weight_b
 
   def train_step(state: CycleGANState, batch: dict, key: Array):
     pool_a_key, pool_b_key = jax.random.split(jax.random.fold_in(key, state.step))
@@ -184,14 +182,15 @@ def make_train_step(*, loss: losses_lib.GANLoss, cycle_weight: float,
           "g_adv": loss.generator(fake_logits=logits_b) + loss.generator(fake_logits=logits_a),
           "cycle": cycle_a + cycle_b, "cycle_a": cycle_a, "cycle_b": cycle_b,
       }
-      total = terms["g_adv"] + weight_a * cycle_a + weight_b * cycle_b
+      total = terms["g_adv"] + cycle_weight * cycle_a + cycle_weight_b * cycle_b
       if with_identity:
         same_b, s_ab = _apply(g_ab, p_ab, s_ab, b)
         same_a, s_ba = _apply(g_ba, p_ba, s_ba, a)
         identity_b = losses_lib.identity_loss(real=b, mapped=same_b)
         identity_a = losses_lib.identity_loss(real=a, mapped=same_a)
         terms["identity"] = identity_b + identity_a
-        total = total + identity_weight * (weight_b * identity_b + weight_a * identity_a)
+        total = total + identity_weight * (cycle_weight_b * identity_b
+                                           + cycle_weight * identity_a)
       return total, (terms, (s_ab, s_ba), (fake_a, fake_b))
 
     (g_loss, (terms, (s_ab, s_ba), (fake_a, fake_b))), (grads_ab, grads_ba) = (

@@ -56,8 +56,7 @@ def _draws() -> dict:
 def _python(code: str) -> str:
   """Runs `code` in a fresh interpreter (CPU, the repo on the path); returns its stdout."""
   env = {"JAX_PLATFORMS": "cpu", "PATH": os.environ.get("PATH", ""), "PYTHONPATH": ROOT,
-         "HOME": os.environ.get("HOME", "/tmp"),  # And this process's compile setting:
-         conftest.FAST_COMPILE: conftest.subprocess_env()[conftest.FAST_COMPILE]}
+         "HOME": os.environ.get("HOME", "/tmp"), **conftest.compile_env()}
   out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
                        cwd=ROOT, timeout=300)
   assert out.returncode == 0, out.stderr[-3000:]

@@ -5,8 +5,8 @@ aborted in 3 of 3 tries on a quiet 2-core machine (XLA:CPU's collective rendezvo
 timeout, exit 134, near step 25): with the host 16 steps ahead, the launch of a queued
 program held the thread the fourth device needed for the step's all-reduce. The test
 runs it while other processes keep both cores busy, as the issue asks (busy loops, and
-the suite's other worker, which counts as one of them); the quiet case, 10 of 10 tries, is in
-docs/reliability.md, as one quiet try here cost a minute of the suite's ten. It uses
+the suite's other worker, which counts as one of them); the quiet case, 10 of 10 tries,
+is in docs/reliability.md, as one quiet try here cost a minute of the suite's ten. It uses
 the networks the experiment had then (the TensorFlow tutorial's, `OLD_DEFAULT_NETWORK`),
 not its smaller default of today.
 """
