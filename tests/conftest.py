@@ -26,16 +26,42 @@ SHARED_DATA = os.path.join(os.path.dirname(ROOT), "shared", "data")
 
 jax.config.update("jax_compilation_cache_dir", _CACHE_DIR)
 jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
-# The suite compiles with XLA's optimisations mostly off (`jax_disable_most_optimizations`:
-# XLA:CPU's backend level 0, no expensive LLVM passes). A test's tiny programs run a few
-# steps, so compiling is most of its time, and this cuts it by about 40% (the tiny DCGAN's
-# first step: 11.1 s against 18.0 s, side by side). Float results differ in the last bits
-# from the default level, so every process of the session compiles alike (`subprocess_env`)
-# and the tests that need default-level results (tests/golden_test.py's digests, the
-# maxout fit of tests/rejection_test.py) take it back with `default_compile` (a fixture).
+# The suite compiles fast: XLA's optimisations mostly off (`jax_disable_most_optimizations`:
+# XLA:CPU's backend level 0, no expensive LLVM passes) and XLA:CPU's older fusion emitters
+# (`--xla_cpu_use_fusion_emitters=false`, in XLA_FLAGS, which XLA reads once, when this
+# process first compiles). A test's tiny programs run a few steps, so compiling is most of
+# its time: the level cut it by about 40% (the tiny DCGAN's first step: 11.1 s against
+# 18.0 s), the emitters by about another third (tests/tasks/gan_test.py, vae_test.py and
+# build_test.py in one process: 96 s against 141 s, side by side). Float results differ in
+# the last bits from a user's default compile, so every process of the session compiles
+# alike (`compile_env`, `subprocess_env`). What needs a user's bits or speed runs in a
+# subprocess at the default: tests/golden_test.py's digests and the busy-cores run of
+# tests/cli/multidevice_test.py. GAN_TEST_DEFAULT_COMPILE=1 runs the whole suite at the
+# default.
 FAST_COMPILE = "JAX_DISABLE_MOST_OPTIMIZATIONS"
-jax.config.update("jax_disable_most_optimizations",
-                  os.environ.get("GAN_TEST_DEFAULT_COMPILE") != "1")
+DEFAULT_COMPILE = "GAN_TEST_DEFAULT_COMPILE"
+FAST_XLA_FLAGS = ("--xla_cpu_use_fusion_emitters=false",)
+_FAST = os.environ.get(DEFAULT_COMPILE) != "1"
+_DEVICE_COUNT_FLAG = "--xla_force_host_platform_device_count"
+
+
+def xla_flags(devices: int = 1, fast_compile: bool = True) -> str:
+  """XLA_FLAGS for a child process: this one's, with `devices` fake CPU devices and
+  (when `fast_compile` and the session compiles fast) FAST_XLA_FLAGS."""
+  flags = [f for f in os.environ.get("XLA_FLAGS", "").split()
+           if not f.startswith(_DEVICE_COUNT_FLAG) and f not in FAST_XLA_FLAGS]
+  if devices > 1:
+    flags.append(f"{_DEVICE_COUNT_FLAG}={devices}")
+  if fast_compile and _FAST:
+    flags.extend(FAST_XLA_FLAGS)
+  return " ".join(flags)
+
+
+jax.config.update("jax_disable_most_optimizations", _FAST)
+if _FAST:  # This process's own fake devices (if any) stay.
+  os.environ["XLA_FLAGS"] = " ".join(
+      [f for f in os.environ.get("XLA_FLAGS", "").split() if f not in FAST_XLA_FLAGS]
+      + list(FAST_XLA_FLAGS))
 # What every CPU build registers (`gan.backends.cpu.CPUBackend.prepare`): JAX's rolled
 # Threefry takes seconds to compile in every program that draws random numbers, and
 # tests draw them outside builds too. The bits are the same (tests/backends/threefry_test.py
@@ -45,16 +71,18 @@ threefry.register_unrolled_cpu_lowering()
 
 
 # The test files that take longest on 2 cores (the suite prints its 30 slowest tests),
-# longest first. pytest-xdist hands whole files to its two workers in collection order,
-# so starting with these lets the short files fill in at the end and both workers
-# finish together; every other file keeps its place.
+# longest first (the busy-cores test leads: the other worker's first file is a heavy one).
+# pytest-xdist hands whole files to its two workers in collection order (with
+# --no-loadscope-reorder, in pyproject.toml's addopts; by default it orders files by their
+# number of tests, which left the long one-test files for the end), so starting with these
+# lets the short files fill in at the end and both workers finish together; every other
+# file keeps its place.
 LONGEST_FILES = (
-    "tests/cli/multidevice_test.py", "tests/tasks/sngan_test.py", "tests/program_test.py",
-    "tests/tasks/translation_test.py",
-    "tests/notebooks_test.py", "tests/faults_test.py", "tests/benchmarks/benchmark_test.py",
-    "tests/cli/multiprocess_test.py", "tests/golden_test.py",
-    "tests/benchmarks/quality_study_test.py", "tests/eval/evaluate_test.py",
-    "tests/eval/inception_test.py",
+    "tests/cli/multidevice_test.py", "tests/tasks/sngan_test.py",
+    "tests/tasks/translation_test.py", "tests/notebooks_test.py", "tests/program_test.py",
+    "tests/faults_test.py", "tests/benchmarks/benchmark_test.py",
+    "tests/eval/evaluate_test.py", "tests/golden_test.py", "tests/tasks/gan_test.py",
+    "tests/eval/inception_test.py", "tests/build_test.py", "tests/cli/multiprocess_test.py",
 )
 
 
@@ -103,36 +131,22 @@ def lowered_jit(fn, lowered: bool):
   return call
 
 
-@pytest.fixture
-def default_compile():
-  """XLA's default optimisations for what this test compiles (the session's are mostly
-  off, see FAST_COMPILE above)."""
-  before = jax.config.read("jax_disable_most_optimizations")
-  jax.config.update("jax_disable_most_optimizations", False)
-  yield
-  jax.config.update("jax_disable_most_optimizations", before)
-
-
-def compile_env(fast_compile: bool = True) -> dict:
-  """{FAST_COMPILE: ...} for a child process: this process's compile setting, or with
-  `fast_compile=False` XLA's default level."""
-  like_this_process = jax.config.read("jax_disable_most_optimizations")
-  return {FAST_COMPILE: "1" if fast_compile and like_this_process else "0"}
+def compile_env(fast_compile: bool = True, devices: int = 1) -> dict:
+  """The variables that say how a child process compiles (and its `devices` fake CPU
+  devices): as this session does, or with `fast_compile=False` as a user's run does."""
+  fast = fast_compile and _FAST
+  return {FAST_COMPILE: "1" if fast else "0", DEFAULT_COMPILE: "0" if fast else "1",
+          "XLA_FLAGS": xla_flags(devices, fast)}
 
 
 def subprocess_env(devices: int = 1, env=None, fast_compile: bool = True) -> dict:
   """The environment of a test's `python` subprocess: the repo on PYTHONPATH, `devices`
   fake CPU devices, the session's compilation cache, and (unless `fast_compile` is False:
-  XLA's default level) this process's compile setting, so that its bits equal this
+  a user's default compile) this session's compile settings, so that its bits equal this
   process's."""
   full_env = dict(os.environ)
   full_env["PYTHONPATH"] = ROOT + os.pathsep + full_env.get("PYTHONPATH", "")
-  flags = [f for f in full_env.get("XLA_FLAGS", "").split()
-           if not f.startswith("--xla_force_host_platform_device_count")]
-  if devices > 1:
-    flags.append(f"--xla_force_host_platform_device_count={devices}")
-  full_env["XLA_FLAGS"] = " ".join(flags)
-  full_env.update(compile_env(fast_compile))
+  full_env.update(compile_env(fast_compile, devices))
   # One compilation cache for the whole session: later runs of the same program skip
   # XLA compilation (the executable, and so every number, is the same).
   full_env.setdefault("JAX_COMPILATION_CACHE_DIR", _CACHE_DIR)
@@ -144,7 +158,7 @@ def run_module(module: str, *args: str, devices: int = 1, env=None, timeout: flo
                fast_compile: bool = True):
   """Runs `python -m module args...` from the repo root; returns the CompletedProcess.
 
-  fast_compile: compile as this process does (False: at XLA's default level).
+  fast_compile: compile as this session does (False: as a user's run does, at the default).
   """
   return subprocess.run([sys.executable, "-m", module, *args], cwd=ROOT,
                         env=subprocess_env(devices, env, fast_compile), capture_output=True,
