@@ -58,10 +58,9 @@ def xla_flags(devices: int = 1, fast_compile: bool = True) -> str:
 
 
 jax.config.update("jax_disable_most_optimizations", _FAST)
-if _FAST:  # This process's own fake devices (if any) stay.
+if _FAST:  # Added once; this process's own fake devices (if any) stay.
   os.environ["XLA_FLAGS"] = " ".join(
-      [f for f in os.environ.get("XLA_FLAGS", "").split() if f not in FAST_XLA_FLAGS]
-      + list(FAST_XLA_FLAGS))
+      dict.fromkeys(os.environ.get("XLA_FLAGS", "").split() + list(FAST_XLA_FLAGS)))
 # What every CPU build registers (`gan.backends.cpu.CPUBackend.prepare`): JAX's rolled
 # Threefry takes seconds to compile in every program that draws random numbers, and
 # tests draw them outside builds too. The bits are the same (tests/backends/threefry_test.py
