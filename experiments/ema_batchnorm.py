@@ -19,6 +19,7 @@ key against the first 10,000 training images, the project's extractor):
 Prints and writes {variant: scores}.
 """
 
+import functools
 import json
 
 _WORKDIR = _DATASET = _OUT = None  # The command's flags, defined when it runs.
@@ -42,12 +43,11 @@ def standing_statistics(apply_fn, params, batch_stats, noise_dim, *, batches=20,
                         seed=123):
   """BigGAN's standing statistics: batch statistics of G(params) averaged over batches."""
   import jax  # pylint: disable=g-import-not-at-top
-  total = None
-  for i in range(batches):
-    z = jax.random.normal(jax.random.fold_in(jax.random.key(seed), i), (size, noise_dim))
-    stats = batch_statistics(apply_fn, params, batch_stats, z)
-    total = stats if total is None else jax.tree.map(lambda a, b: a + b, total, stats)
-  return jax.tree.map(lambda a: a / batches, total)
+  key = jax.random.key(seed)
+  each = [batch_statistics(apply_fn, params, batch_stats,
+                           jax.random.normal(jax.random.fold_in(key, i), (size, noise_dim)))
+          for i in range(batches)]
+  return jax.tree.map(lambda *stats: sum(stats) / batches, *each)
 
 
 def main(argv):
@@ -72,13 +72,12 @@ def main(argv):
   g = state.generator
   noise_dim = run.task.parts["noise_dim"]
 
-  def sampler(params, batch_stats, own_statistics):
-    def generate(unused_state, inputs):
-      variables = {"params": params, "batch_stats": batch_stats}
-      if own_statistics:  # Train-mode BatchNorm: the chunk's own statistics.
-        return g.apply_fn(variables, inputs["z"], train=True, mutable=["batch_stats"])[0]
-      return g.apply_fn(variables, inputs["z"], train=False)
-    return jax.jit(generate)
+  # One program per BatchNorm mode; the weights and statistics are its arguments.
+  @functools.partial(jax.jit, static_argnums=2)
+  def generate(variables, z, own_statistics):
+    if own_statistics:  # Train-mode BatchNorm: the chunk's own statistics.
+      return g.apply_fn(variables, z, train=True, mutable=["batch_stats"])[0]
+    return g.apply_fn(variables, z, train=False)
 
   ema = state.ema_params
   variants = {
@@ -93,7 +92,8 @@ def main(argv):
             "step": int(state.step), "extractor": network.describe()["checksum"],
             "machine": machine_kind(), "variants": {}}
   for name, (params, batch_stats, own) in variants.items():
-    run.generate = sampler(params, batch_stats, own)
+    variables = {"params": params, "batch_stats": batch_stats}
+    run.generate = lambda unused_state, inputs, v=variables, o=own: generate(v, inputs["z"], o)
     scores = evaluate.evaluate_generator(run, state, network, stats["features"], protocol)
     record["variants"][name] = {k: scores[k] for k in (
         "fid", "precision", "recall", "mean_confidence", "confident_share", "class_entropy")}
