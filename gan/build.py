@@ -156,6 +156,12 @@ class Run:
     """The step-0 state, replicated over the mesh."""
     return self.init(self.keys["init"])
 
+  def abstract_state(self) -> Any:
+    """The step-0 state's shapes, dtypes and shardings, traced, neither compiled nor
+    computed: the target a checkpoint is restored into (a resumed or restored run
+    never initialises the networks it is about to overwrite)."""
+    return jax.eval_shape(self.init, self.keys["init"])
+
   # ------------------------------------------------------------------ the step
 
   def batch(self, step: int) -> dict[str, Array]:
@@ -281,7 +287,7 @@ def _build_step(run: Run) -> Callable:
 
 def _abstract_step_args(run: Run) -> tuple:
   """Shapes of one step's (state, batch, keys), for tracing without data or compute."""
-  state = jax.eval_shape(run.init, run.keys["init"])
+  state = run.abstract_state()
   if run.num_seeds > 1:
     state = jax.tree.map(lambda s: jax.ShapeDtypeStruct(s.shape[1:], s.dtype), state)
   lead = (run.task.sub_batches, run.config.batch_size)

@@ -177,9 +177,10 @@ def train(what: Any, workdir: Optional[str] = None, *, hooks: Sequence[Hook] = (
     os.makedirs(workdir, exist_ok=True)
     checkpointer = checkpointing.Checkpointer(workdir, keep=config.run.keep_checkpoints)
   try:
-    state = run.init_state()
     if checkpointer is not None and checkpointer.latest_step() is not None:
-      state = checkpointer.restore(target=state)
+      state = checkpointer.restore(target=run.abstract_state())
+    else:
+      state = run.init_state()
     start = int(run.first_seed(state).step)
     if workdir is not None and is_main:
       previous = rundir.unfinished_run(workdir)

@@ -230,7 +230,7 @@ def restore(workdir: str, step: Optional[int] = None, *, data: Any = None):
   run = build.build(config, load_data_spec(workdir) if data is None else data)
   checkpointer = checkpointing.Checkpointer(workdir, create=False)
   try:
-    state = checkpointer.restore(step, target=run.init_state())
+    state = checkpointer.restore(step, target=run.abstract_state())
   finally:
     checkpointer.close()
   return run, state

@@ -4,9 +4,10 @@ Before the program bounded its queue of calls in flight (`gan.program`), this co
 aborted in 3 of 3 tries on a quiet 2-core machine (XLA:CPU's collective rendezvous
 timeout, exit 134, near step 25): with the host 16 steps ahead, the launch of a queued
 program held the thread the fourth device needed for the step's all-reduce. The test
-runs it while other processes keep both cores busy, as the issue asks (busy loops, and
-the suite's other worker, which counts as one of them); the quiet case, 10 of 10 tries,
-is in docs/reliability.md, as one quiet try here cost a minute of the suite's ten. It uses
+runs it while another process keeps the second core busy (the suite's other worker, or
+a busy loop when this file runs alone); the 10 of 10 tries, quiet and with both cores
+kept busy by two busy loops, are in docs/reliability.md, as each try here costs a minute
+of the suite's ten. It uses
 the networks the experiment had then (the TensorFlow tutorial's, `OLD_DEFAULT_NETWORK`),
 not its smaller default of today.
 """
@@ -26,10 +27,12 @@ OLD_DEFAULT_NETWORK = ("--config.model.g_widths=(256,128,64)", "--config.model.d
 
 
 def _busy_processes(cores: int = 2) -> list[subprocess.Popen]:
-  """Busy loops that, with the suite's other pytest-xdist workers, keep `cores` busy."""
+  """Busy loops that, with the run itself and the suite's other pytest-xdist workers,
+  keep `cores` busy: none under the suite's two workers (the other one trains the
+  SN-ResNet tests meanwhile, `conftest.LONGEST_FILES`), one when this file runs alone."""
   others = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")) - 1
   return [subprocess.Popen([sys.executable, "-c", "while True: pass"])
-          for _ in range(max(cores - others, 1))]
+          for _ in range(max(cores - 1 - others, 0))]
 
 
 @pytest.mark.slow
