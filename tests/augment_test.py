@@ -7,10 +7,7 @@ import numpy as np
 import pytest
 
 from gan import augment
-from gan.backends import threefry
 from gan.errors import ConfigError
-
-threefry.register_unrolled_cpu_lowering()
 
 SHAPES = [(6, 28, 28, 1), (6, 32, 32, 3)]
 

@@ -18,12 +18,7 @@ import pytest
 
 import conftest
 from gan import build, data
-from gan.backends import threefry
 from gan.errors import ConfigError
-
-# What every run built on CPU registers (the same bits); here also for the tests that
-# trace or jit without the builder.
-threefry.register_unrolled_cpu_lowering()
 
 IMAGE_SHAPE = (28, 28, 1)
 SPEC = data.DataSpec("images", IMAGE_SHAPE)

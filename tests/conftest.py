@@ -61,12 +61,11 @@ jax.config.update("jax_disable_most_optimizations", _FAST)
 if _FAST:  # Added once; this process's own fake devices (if any) stay.
   os.environ["XLA_FLAGS"] = " ".join(
       dict.fromkeys(os.environ.get("XLA_FLAGS", "").split() + list(FAST_XLA_FLAGS)))
-# What every CPU build registers (`gan.backends.cpu.CPUBackend.prepare`): JAX's rolled
-# Threefry takes seconds to compile in every program that draws random numbers, and
-# tests draw them outside builds too. The bits are the same (tests/backends/threefry_test.py
-# checks both lowerings, and that importing gan registers nothing, in fresh processes).
-from gan.backends import threefry  # pylint: disable=g-import-not-at-top,wrong-import-position
-threefry.register_unrolled_cpu_lowering()
+# JAX's own rolled Threefry loop: at the level above it compiles faster than the unrolled
+# lowering a user's CPU run registers (`gan.backends.cpu.CPUBackend.prepare` skips it when
+# XLA's optimisations are off; the bits are the same, tests/backends/threefry_test.py):
+# the tiny SN-ResNet's init compiles in 4.2 s against 7.2 s (docs/speed.md, "Threefry
+# and compile time").
 
 
 # The test files that take longest on 2 cores (the suite prints its 30 slowest tests),

@@ -13,7 +13,8 @@ What it changes, and why (the measurements are in `docs/speed.md`):
   that XLA does not fuse across, instead of recomputing the random bits in every
   consumer: the same key, bits and mask as Flax's (`bernoulli_mask`).
 * Threefry. JAX lowers its PRNG on CPU as a rolled loop; `prepare()` registers the
-  unrolled lowering (`gan.backends.threefry`): the same bits, without the loop.
+  unrolled lowering (`gan.backends.threefry`): the same bits, without the loop (not
+  when XLA's optimisations are off: it compiles slower).
 * Compiler options. Convolutions are kept out of YNNPACK's library fusions (XLA's
   own kernels run the DCGAN step 1.2x faster here).
 * Scans. XLA:CPU runs convolution gradients inside a rolled loop 35-150x slower
@@ -173,8 +174,12 @@ class CPUBackend:
   name = "xla_cpu"
 
   def prepare(self) -> None:
-    """Registers the unrolled Threefry lowering for the process (same bits)."""
-    threefry.register_unrolled_cpu_lowering()
+    """Registers the unrolled Threefry lowering for the process (same bits), unless
+    XLA's optimisations are off (`jax_disable_most_optimizations`, as the test suite
+    compiles): the unrolled rounds buy step time with compile time, and there the
+    rolled loop compiles faster (docs/speed.md, "Threefry and compile time")."""
+    if not jax.config.read("jax_disable_most_optimizations"):
+      threefry.register_unrolled_cpu_lowering()
 
   @contextlib.contextmanager
   def lowering(self) -> Iterator[None]:

@@ -20,13 +20,9 @@ from jax import lax
 from jax import test_util
 
 import conftest
-from gan.backends import cpu_conv, threefry
+from gan.backends import cpu_conv
 from gan.backends.cpu import CPUBackend
 from gan.models.dcgan import DCGANDiscriminator, DCGANGenerator
-
-# What every run built on CPU registers (the same bits): XLA:CPU compiles JAX's own
-# rolled Threefry loop in seconds, and each jitted init here draws random numbers.
-threefry.register_unrolled_cpu_lowering()
 
 _BATCH = 2
 

@@ -15,13 +15,9 @@ import pytest
 
 import conftest
 from gan import backends
-from gan.backends import cpu_conv, threefry
+from gan.backends import cpu_conv
 from gan.backends.cpu import CPUBackend, bernoulli_mask
 from gan.models.dcgan import DCGANDiscriminator
-
-# What every run built on CPU registers (the same bits): XLA:CPU compiles JAX's own
-# rolled Threefry loop in seconds, and every dropout here draws random bits.
-threefry.register_unrolled_cpu_lowering()
 
 
 def _normal(seed, shape):

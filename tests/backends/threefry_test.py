@@ -1,7 +1,8 @@
 """gan.backends.threefry: the unrolled CPU lowering computes JAX's Threefry bits, no loop.
 
 The lowering is the builder's to register (`CPUBackend.prepare`, for runs built on
-CPU); `import gan` and every gan module leave JAX as it was.
+CPU at XLA's default level; with its optimisations off, as this suite compiles, JAX's
+rolled loop compiles faster); `import gan` and every gan module leave JAX as it was.
 """
 
 import json
@@ -41,16 +42,20 @@ result = {"keys": keys.tolist(), "bits": bits.tolist(), "normal": normal.tolist(
 """
 
 
-@pytest.fixture(scope="module", autouse=True)
-def unrolled():
-  """This process lowers Threefry as a run built on CPU does."""
-  threefry.register_unrolled_cpu_lowering()
-
-
-def _draws() -> dict:
-  namespace = {}
-  exec(_DRAWS, namespace)  # pylint: disable=exec-used
-  return namespace["result"]
+# The same draws, and Random123's vectors through JAX's primitive, in a process that
+# registered the lowering (as a user's run on CPU does), and whether the draw's compiled
+# program has a loop. A fresh process: the registration lasts for the process, and this
+# suite's workers keep JAX's rolled loop (conftest: it compiles faster at their level).
+_UNROLLED = """
+from gan.backends import threefry
+threefry.register_unrolled_cpu_lowering()
+""" + _DRAWS + """
+result["known"] = [[int(v) for v in jax.jit(jax.extend.random.threefry_2x32)(
+    jnp.array(k, jnp.uint32), jnp.array(x, jnp.uint32))] for k, x in %r]
+result["compiled_loop"] = " while(" in jax.jit(lambda k: jax.random.normal(k, (64, 100))).lower(
+    jax.random.key(0)).compile().as_text()
+print(json.dumps(result))
+""" % ([(k, x) for k, x, _ in _KNOWN_ANSWERS],)
 
 
 def _python(code: str) -> str:
@@ -63,31 +68,32 @@ def _python(code: str) -> str:
   return out.stdout.strip().splitlines()[-1]
 
 
+@pytest.fixture(scope="module")
+def unrolled():
+  return json.loads(_python(_UNROLLED))
+
+
 def test_known_answer_vectors():
   for (k0, k1), (x0, x1), expected in _KNOWN_ANSWERS:
     words = [jnp.array([v], jnp.uint32) for v in (k0, k1, x0, x1)]
     out = jax.jit(threefry.threefry2x32_unrolled)(*words)
     assert [int(o[0]) for o in out] == list(expected)
-    # And through JAX's primitive, as a run built on CPU lowers it.
-    got = jax.jit(jax.extend.random.threefry_2x32)(
-        jnp.array([k0, k1], jnp.uint32), jnp.array([x0, x1], jnp.uint32))
-    assert [int(v) for v in got] == list(expected)
 
 
 @pytest.mark.slow
-def test_same_bits_as_jax_default_lowering():
+def test_registered_lowering_gives_the_known_answers_without_a_loop(unrolled):
+  """Through JAX's primitive, as a run built on CPU lowers it."""
+  assert unrolled["known"] == [list(expected) for _, _, expected in _KNOWN_ANSWERS]
+  assert not unrolled["compiled_loop"]
+
+
+@pytest.mark.slow
+def test_same_bits_as_jax_default_lowering(unrolled):
   # A fresh interpreter that never registers the lowering lowers Threefry JAX's own way.
   expected = json.loads(_python(_DRAWS + "print(json.dumps(result))"))
-  got = _draws()
-  assert got["keys"] == expected["keys"]
-  assert got["bits"] == expected["bits"]
-  np.testing.assert_array_equal(np.float32(got["normal"]), np.float32(expected["normal"]))
-
-
-def test_no_loop_in_the_compiled_draw():
-  hlo = jax.jit(lambda k: jax.random.normal(k, (64, 100))).lower(
-      jax.random.key(0)).compile().as_text()
-  assert " while(" not in hlo
+  assert unrolled["keys"] == expected["keys"]
+  assert unrolled["bits"] == expected["bits"]
+  np.testing.assert_array_equal(np.float32(unrolled["normal"]), np.float32(expected["normal"]))
 
 
 _IMPORTS_THEN_BUILD = """
@@ -115,17 +121,22 @@ c = config.base_config()
 c.dataset, c.batch_size, c.run.progress_bar = "mixture:ring", 8, False
 c.model.name, c.model.noise_dim, c.model.dropout_rate = "toy", 2, 0.0
 c.model.g_widths, c.model.d_widths = (8,), (8,)
+jax.config.update("jax_disable_most_optimizations", True)  # As the test suite compiles.
+build.build(c)
+unchanged_by_fast_build = rule() is before
+jax.config.update("jax_disable_most_optimizations", False)  # A user's default.
 run = build.build(c)
 print(json.dumps({
     "modules": modules, "platform": jax.default_backend(), "backend": run.backend.name,
     "unchanged_by_imports": after_imports is before,
     "loop_before": loop_before, "loop_after_imports": loop_after_imports,
+    "unchanged_by_fast_build": unchanged_by_fast_build,
     "changed_by_build": rule() is not before, "loop_after_build": loop()}))
 """
 
 
 @pytest.mark.slow
-def test_importing_gan_registers_nothing_and_building_on_cpu_does():
+def test_importing_gan_registers_nothing_and_building_on_cpu_does_at_the_default_level():
   result = json.loads(_python(_IMPORTS_THEN_BUILD))
   assert result["platform"] == "cpu"
   # Every module of the package was imported.
@@ -134,5 +145,6 @@ def test_importing_gan_registers_nothing_and_building_on_cpu_does():
   assert result["unchanged_by_imports"]
   assert result["loop_before"] and result["loop_after_imports"]  # JAX's rolled loop.
   assert result["backend"] == "xla_cpu"
+  assert result["unchanged_by_fast_build"]  # XLA's optimisations off: the loop compiles faster.
   assert result["changed_by_build"]
   assert not result["loop_after_build"]

@@ -24,10 +24,6 @@ from conftest import run_module
 from experiments import benchmark
 from experiments import references as ref
 from gan import build, data
-from gan.backends import threefry
-
-# What every run built on CPU registers (the same bits).
-threefry.register_unrolled_cpu_lowering()
 
 IMAGE_SHAPE = (28, 28, 1)
 SPEC = data.DataSpec("benchmark", IMAGE_SHAPE)  # As the benchmark's worker builds its run.

@@ -7,14 +7,9 @@ import numpy as np
 import pytest
 
 from gan import models
-from gan.backends import threefry
 from gan.errors import ConfigError
 from gan.models.conditional import (EMBEDDING_DIM, LabelConcatDiscriminator,
                                     LabelConcatGenerator)
-
-# What every run built on CPU registers (the same bits): XLA:CPU compiles JAX's own
-# rolled Threefry loop in seconds.
-threefry.register_unrolled_cpu_lowering()
 
 NUM_CLASSES = 10
 NOISE_DIM = 8

@@ -9,7 +9,6 @@ import optax
 import pytest
 
 from gan import losses, models
-from gan.backends import threefry
 from gan.errors import ConfigError
 from gan.models.conditional import LabelConcatDiscriminator, LabelConcatGenerator
 from gan.models.dcgan import DCGANDiscriminator
@@ -17,8 +16,6 @@ from gan.models.latent import DiscreteLatentGenerator
 from gan.models.mlp import MLPDiscriminator
 from gan.models.packing import MinibatchStdDiscriminator
 from gan.models.resnet import ResNetDiscriminator, ResNetGenerator
-
-threefry.register_unrolled_cpu_lowering()
 
 NUM_CLASSES = 10
 BATCH = 4

@@ -7,13 +7,8 @@ import numpy as np
 import pytest
 
 from gan import models
-from gan.backends import threefry
 from gan.errors import UserError
 from gan.models.latent import DiscreteLatentGenerator, code_from_noise
-
-# What every run built on CPU registers (the same bits): XLA:CPU compiles JAX's own
-# rolled Threefry loop in seconds, and these tests draw random numbers op by op.
-threefry.register_unrolled_cpu_lowering()
 
 
 def test_codes_are_uniform_and_in_range():

@@ -9,14 +9,9 @@ import pytest
 
 from gan import build, data, losses, models
 from gan import config as config_lib
-from gan.backends import threefry
 from gan.errors import ConfigError, UserError
 from gan.models import packing
 from gan.models.toy import LinearMaxout, ToyDiscriminator, ToyGenerator
-
-# What every run built on CPU registers (the same bits): XLA:CPU compiles JAX's own
-# rolled Threefry loop in seconds, and these tests draw random numbers op by op.
-threefry.register_unrolled_cpu_lowering()
 
 
 def test_pack_concatenates_consecutive_rows_along_the_last_axis():

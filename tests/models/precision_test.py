@@ -9,16 +9,11 @@ import pytest
 
 import conftest
 from gan import build, data, models
-from gan.backends import threefry
 from gan.backends.cpu import CPUBackend
 
 _SHAPES = {"dcgan": dict(image_shape=(28, 28, 1), g_widths=(16, 8, 4), d_widths=(4, 8)),
            "mlp": dict(image_shape=(28, 28, 1), g_widths=(32,), d_widths=(32,))}
 
-
-# What every run built on CPU registers (the same bits): XLA:CPU compiles JAX's own
-# rolled Threefry loop in seconds.
-threefry.register_unrolled_cpu_lowering()
 
 
 def _dot_and_conv_dtypes(fn, *args, lowered=False) -> set:

@@ -8,14 +8,11 @@ import numpy as np
 import pytest
 
 from gan import models
-from gan.backends import threefry
 from gan.errors import ConfigError
 from gan.models.conditional import LabelConcatDiscriminator
 from gan.models.resnet import (ConditionalBatchNorm, DiscriminatorBlock, GeneratorBlock,
                                ResNetDiscriminator, ResNetGenerator, downsample,
                                generator_start, upsample)
-
-threefry.register_unrolled_cpu_lowering()
 
 NUM_CLASSES = 10
 NOISE_DIM = 8

@@ -7,13 +7,10 @@ import numpy as np
 import pytest
 
 from gan import models, rundir
-from gan.backends import threefry
 from gan.errors import ConfigError
 from gan.models.dcgan import DCGANDiscriminator
 from gan.models.mlp import MLPDiscriminator
 from gan.models.spectral import power_iteration_updates, spectral_normalizer
-
-threefry.register_unrolled_cpu_lowering()
 
 BATCH = 4
 

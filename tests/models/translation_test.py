@@ -16,12 +16,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from gan.backends import threefry
 from gan.models.translation import (NORMS, PatchDiscriminator, ResnetGenerator, SRDiscriminator,
                                     SRResNet, UNetGenerator, normalization,
                                     patch_receptive_field, pixel_shuffle, unet_depth)
-
-threefry.register_unrolled_cpu_lowering()
 
 BATCH = 2
 WIDTH = 4

@@ -11,14 +11,9 @@ import pytest
 
 import conftest
 from gan import build, data, losses, models
-from gan.backends import threefry
 from gan.errors import ConfigError
 from gan.state import create_state, make_optimizer
 from gan.tasks.gan import StepConfig, make_train_step, step_keys
-
-# What every run built on CPU registers (the same bits), also for the tests that jit
-# a step without the builder: XLA:CPU compiles JAX's own rolled Threefry loop slowly.
-threefry.register_unrolled_cpu_lowering()
 
 IMAGE_SHAPE = (28, 28, 1)
 SPEC = data.DataSpec("images", IMAGE_SHAPE)  # Runs without data: batches are made here.
