@@ -83,6 +83,16 @@ def test_a_run_holds_its_keys_and_steps_with_train_and_data_keys():
   assert _bits(device.step_keys["data"]) == _bits(build.run_keys(4, 1, True)["data"])
 
 
+def test_abstract_state_has_the_init_states_shapes_dtypes_and_shardings():
+  """What a checkpoint is restored into (gan.program, gan.rundir): traced, not computed."""
+  run = build.build(conftest.tiny_mlp_config("images"), SPEC)
+  abstract, concrete = run.abstract_state(), run.init_state()
+  assert jax.tree.structure(abstract) == jax.tree.structure(concrete)
+  for a, c in zip(jax.tree.leaves(abstract), jax.tree.leaves(concrete)):
+    assert isinstance(a, jax.ShapeDtypeStruct), type(a)
+    assert (a.shape, a.dtype, a.sharding) == (c.shape, c.dtype, c.sharding)
+
+
 # ------------------------------------------------------------- several seeds
 
 
