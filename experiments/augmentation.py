@@ -24,13 +24,13 @@ One LeNet (1,000 steps by default) trains in well under a minute on 2 idle CPU c
 for MNIST.
 """
 
-import json
 import os
 import sys
 
 from absl import flags
 from ml_collections import config_flags
 
+from experiments import records
 from gan.cli import run_cli
 from gan.errors import UserError
 
@@ -95,15 +95,6 @@ def generator_record(workdir: str, run, state) -> dict:
           "trained_on": run.spec.name, "step": int(run.first_seed(state).step)}
 
 
-def write_record(record: dict, path: str) -> None:
-  """Prints `record` as JSON and writes it to `path` (when given)."""
-  text = json.dumps(record, indent=1)
-  print(text)
-  if path:
-    with open(path, "w", encoding="utf-8") as f:
-      f.write(text + "\n")
-
-
 def main(argv):
   del argv
   per_class = parse_ints(_PER_CLASS.value, "per_class")
@@ -127,7 +118,7 @@ def main(argv):
             "command": " ".join(["python -m experiments.augmentation"] + sys.argv[1:]),
             "generator": generator_record(_WORKDIR.value, run, state), **result,
             "machine": machine_kind()}
-  write_record(record, _OUT.value)
+  records.write_record(record, _OUT.value)
 
 
 if __name__ == "__main__":

@@ -34,6 +34,7 @@ import numpy as np
 from absl import flags
 from ml_collections import config_flags
 
+from experiments import records
 from gan import build
 from gan import config as config_lib
 from gan.backends import machine_kind
@@ -161,11 +162,7 @@ def main(argv):
       "machine": machine_kind(),
       "config": {**json.loads(run_config.to_json_best_effort()), "bench": bench.to_dict()},
   }
-  text = json.dumps(report, indent=2)
-  print(text)
-  if _OUT.value:
-    with open(_OUT.value, "w", encoding="utf-8") as f:
-      f.write(text + "\n")
+  records.write_record(report, _OUT.value, indent=2)
 
 
 if __name__ == "__main__":

@@ -26,6 +26,7 @@ from absl import flags
 from ml_collections import config_flags
 
 from experiments import augmentation
+from experiments import records
 from gan.cli import run_cli
 from gan.errors import UserError
 
@@ -68,7 +69,7 @@ def main(argv):
                     "only, tested on real ones; and on as many real images",
             "command": " ".join(["python -m experiments.cas"] + sys.argv[1:]),
             "protocol": protocol, "real": real, "runs": runs, "machine": machine_kind()}
-  augmentation.write_record(record, _OUT.value)
+  records.write_record(record, _OUT.value)
 
 
 if __name__ == "__main__":

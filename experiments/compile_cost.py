@@ -25,6 +25,8 @@ import sys
 from absl import app
 from absl import flags
 
+from experiments import records
+
 _ROUNDS = flags.DEFINE_integer("rounds", 3, "Fresh processes per setting.")
 _OUT = flags.DEFINE_string("out", None, "Where to write the JSON record (it is printed too).")
 _DATASET = flags.DEFINE_string("dataset", "../shared/data/mnist.npz", "MNIST .npz.")
@@ -105,11 +107,7 @@ def main(argv):
   record = {"command": "python -m experiments.compile_cost " + " ".join(sys.argv[1:]),
             "machine": backends.machine_kind(), "cores": os.cpu_count(),
             "medians": medians, "rounds": rounds}
-  text = json.dumps(record, indent=1)
-  print(text)
-  if _OUT.value:
-    with open(_OUT.value, "w", encoding="utf-8") as f:
-      f.write(text + "\n")
+  records.write_record(record, _OUT.value)
 
 
 if __name__ == "__main__":

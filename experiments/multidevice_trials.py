@@ -29,6 +29,8 @@ import time
 
 from absl import app, flags
 
+from experiments import records
+
 _TRIES = flags.DEFINE_integer("tries", 10, "Tries of each kind (quiet, busy).")
 _DATA = flags.DEFINE_string("dataset", "../shared/data/mnist.npz", "The MNIST .npz.")
 _OUT = flags.DEFINE_string("out", "", "Also write the JSON record here.")
@@ -102,11 +104,7 @@ def main(argv):
                   for kind in _KINDS.value},
       "tries": tries,
   }
-  text = json.dumps(record, indent=1)
-  print(text)
-  if _OUT.value:
-    with open(_OUT.value, "w", encoding="utf-8") as f:
-      f.write(text + "\n")
+  records.write_record(record, _OUT.value)
 
 
 if __name__ == "__main__":
