@@ -97,6 +97,10 @@ def base_config() -> ml_collections.ConfigDict:
   # a comma-separated policy of color, translation, cutout; "" = none.
   c.loss.augment = ""
   c.loss.aux_class_weight = 1.0  # conditioning=acgan: weight of the classifier's loss.
+  # InfoGAN (Chen et al. 2016; 1 in the paper), with model.latent_codes K >= 2: D gets a
+  # head Q that reads the code of a generated image; both players add this weight times
+  # Q's cross-entropy (gan.losses.mutual_information_loss). 0 = off.
+  c.loss.info_weight = 0.0
 
   c.optim = ml_collections.ConfigDict()
   c.optim.g_lr = 2e-4  # Adam, as in Radford et al. 2016 (the TF tutorial: 1e-4, betas 0.9/0.999).

@@ -149,6 +149,41 @@ def auxiliary_classifier_loss(*, class_logits: Array, labels: Array) -> Array:
                                        axis=-1))
 
 
+def mutual_information_loss(*, code_logits: Array, codes: Array) -> Array:
+  """InfoGAN's mutual-information term (Chen et al. 2016), for a discrete code.
+
+  G takes a code c ~ Uniform{0, ..., K - 1} besides its noise; an auxiliary network
+  Q(c | x), here a head on D's features, reads the code back from G(z, c). The
+  variational lower bound on the mutual information I(c; G(z, c)),
+
+    L_I(G, Q) = E_{c, z}[log Q(c | G(z, c))] + H(c)  <=  I(c; G(z, c)),
+
+  is maximised by both players (D's body and Q's head, and G), each adding
+  lambda * (H(c) - L_I) to its loss; H(c) = log K is a constant, so what is minimised is
+  the cross-entropy of Q on the generated batch,
+
+    loss = -1/B sum_i log softmax(code_logits_i)[codes_i],
+
+  which is `auxiliary_classifier_loss` with the codes as labels (ACGAN's D classifies
+  real and generated images by label; InfoGAN's Q only generated ones, by code). With
+  codes that G can draw apart (K = 10 on MNIST), the codes tend to take the digit
+  classes, unsupervised.
+
+  Args:
+    code_logits: (B, K) Q's unnormalised scores of the generated images.
+    codes: (B,) the codes the images were generated from, ints in [0, K).
+
+  Returns:
+    A float32 scalar, >= 0; log K for uniform logits (no information).
+
+  References:
+    Chen, Duan, Houthooft, Schulman, Sutskever & Abbeel 2016, InfoGAN: Interpretable
+      Representation Learning by Information Maximizing Generative Adversarial Nets
+      (NeurIPS), equations (4)-(6); lambda = 1 for discrete codes.
+  """
+  return auxiliary_classifier_loss(class_logits=code_logits, labels=codes)
+
+
 # ---------------------------------------------------------------------- the table
 
 

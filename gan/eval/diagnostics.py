@@ -85,6 +85,11 @@ def class_histogram_kl(counts: np.ndarray, reference: np.ndarray) -> float:
   return float(np.sum(q[nz] * np.log(q[nz] / p[nz])))
 
 
+def _logits(out):
+  """D's real-vs-fake logits, from D's output (a tuple with a class or code head)."""
+  return out[0] if isinstance(out, tuple) else out
+
+
 def make_discriminator_diagnostics(loss: losses.GANLoss) -> Callable[..., dict[str, Array]]:
   """The pure `fn(state, train_real, heldout_real, z) -> {name: scalar}` of D's side.
 
@@ -98,7 +103,7 @@ def make_discriminator_diagnostics(loss: losses.GANLoss) -> Callable[..., dict[s
 
   def fn(state: GANState, train_real: Array, heldout_real: Array, z: Array):
     d, g = state.discriminator, state.generator
-    d_fn = lambda params: lambda x: d.apply_fn({"params": params}, x, train=False)
+    d_fn = lambda params: lambda x: _logits(d.apply_fn({"params": params}, x, train=False))
     train_real = images_lib.to_float(train_real)
     fake = generate(state, z, use_ema=False)
     train_logits = d_fn(d.params)(train_real)

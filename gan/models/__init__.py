@@ -122,6 +122,9 @@ CONDITIONINGS = ("concat", "projection", "acgan")
 _HEAD_FAMILIES = {"projection": ("dcgan", "resnet"), "acgan": ("dcgan", "mlp", "resnet")}
 # Families whose generator takes the label itself (not through the concat wrapper).
 _LABEL_TAKING_GENERATORS = ("resnet",)
+# Families whose discriminator takes InfoGAN's head (the acgan head; the resnet
+# generator would take the code count as classes).
+_INFO_FAMILIES = ("dcgan", "mlp")
 # Families with a spectral normalisation option (resnet: always on).
 _SPECTRAL_NORM_FAMILIES = ("dcgan", "mlp", "resnet")
 
@@ -151,7 +154,8 @@ def build(name: str, *, image_shape: tuple[int, ...], g_widths, d_widths,
           minibatch_std: bool = False, latent_codes: int = 0,
           compute_dtype: str = "float32", num_classes: int = 0,
           conditioning: str = "concat",
-          spectral_norm: bool = False) -> tuple[nn.Module, nn.Module]:
+          spectral_norm: bool = False,
+          info_head: bool = False) -> tuple[nn.Module, nn.Module]:
   """Returns the (generator, discriminator) modules of family `name`.
 
   Args:
@@ -174,6 +178,10 @@ def build(name: str, *, image_shape: tuple[int, ...], g_widths, d_widths,
       (logits, class_logits)). Read only when `num_classes` > 0.
     spectral_norm: spectrally normalise every layer of D (dcgan, mlp; the resnet
       discriminator always is); D then keeps power-iteration vectors in `batch_stats`.
+    info_head: InfoGAN's Q (Chen et al. 2016), with `latent_codes` and no `num_classes`
+      (dcgan, mlp): D returns (logits, code_logits (B, latent_codes)), the code
+      logits from D's features by one dense layer (the acgan head, predicting G's
+      code instead of a class).
 
   Returns:
     (generator, discriminator).
@@ -192,6 +200,16 @@ def build(name: str, *, image_shape: tuple[int, ...], g_widths, d_widths,
                       f"is for the models {', '.join(_SPECTRAL_NORM_FAMILIES)}, not {name}; "
                       f"use False")
   head = "none"  # The discriminator head the family builds itself.
+  if info_head:
+    if latent_codes < 2 or num_classes:
+      raise ConfigError("loss.info_weight", "> 0", "needs config.model.latent_codes >= 2 "
+                        "and an unconditional task (InfoGAN's head predicts G's code)")
+    if name not in _INFO_FAMILIES:
+      raise ConfigError("model.name", name, f"has no InfoGAN head; it is built for the "
+                        f"models {', '.join(_INFO_FAMILIES)} (or set loss.info_weight=0)")
+    if pack > 1:
+      raise ConfigError("model.pack", pack, "must be 1 with InfoGAN's head (a pack has "
+                        "one output, and its samples have different codes)")
   if num_classes:
     if conditioning not in CONDITIONINGS:
       raise ConfigError("model.conditioning", conditioning,
@@ -218,6 +236,8 @@ def build(name: str, *, image_shape: tuple[int, ...], g_widths, d_widths,
   label_taking_generator = bool(num_classes) and name in _LABEL_TAKING_GENERATORS
   if head != "none" or label_taking_generator:
     family_kwargs.update(num_classes=num_classes, conditioning=head)
+  if info_head:  # The auxiliary classifier's head, over the K codes.
+    family_kwargs.update(num_classes=latent_codes, conditioning="acgan")
   generator, discriminator = MODELS[name](**family_kwargs)
   if pack > 1:
     discriminator = PackedDiscriminator(discriminator, pack=pack)

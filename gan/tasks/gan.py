@@ -35,6 +35,7 @@ from gan.data import DataSpec
 from gan.errors import ConfigError
 from gan.images import to_float
 from gan.losses import GANLoss
+from gan.models import latent as latent_lib
 from gan.state import GANState, PlayerState, create_state, generate, learning_rate, make_optimizer
 from gan.tasks.base import Task, latent_inputs
 
@@ -91,6 +92,12 @@ class StepConfig:
     augment: a DiffAugment policy (`gan.augment`, Zhao et al. 2020), applied to every
       image D sees, real and fake, in both players' updates (and inside the penalty,
       whose gradient is taken through it); "" = none.
+    latent_codes: K >= 2 when G takes a discrete code c = code(z_0)
+      (`gan.models.latent`); 0 otherwise.
+    info_weight: InfoGAN (Chen et al. 2016), with `latent_codes`: D returns (logits,
+      code_logits), its head Q predicting the code of a generated image, and both
+      players add this weight times Q's cross-entropy on the fakes
+      (`gan.losses.mutual_information_loss`); 0 = off.
   """
 
   loss: GANLoss
@@ -106,14 +113,17 @@ class StepConfig:
   d_takes_label: bool = True
   aux_class_weight: float = 0.0
   augment: str = ""
+  latent_codes: int = 0
+  info_weight: float = 0.0
 
 
 def _sample_fake(g: PlayerState, params, key: Array, batch_size: int, noise_dim: int,
                  cond: tuple):
+  """(G(z), G's new BatchNorm statistics, z) for z ~ N(0, I) drawn from `key`."""
   z = jax.random.normal(key, (batch_size, noise_dim), jnp.float32)
   fake, mutated = g.apply_fn({"params": params, "batch_stats": g.batch_stats}, z, *cond,
                              train=True, mutable=["batch_stats"])
-  return fake, mutated["batch_stats"]
+  return fake, mutated["batch_stats"], z
 
 
 def _discriminate(d: PlayerState, params, stats, images: Array, key: Array, cond: tuple, *,
@@ -148,12 +158,17 @@ def make_train_step(cfg: StepConfig) -> Callable[[GANState, dict, Array],
   `d_acc_real` / `d_acc_fake` (fraction classified correctly at logit 0),
   `d_grad_norm` and `g_grad_norm` (global L2 norms of the gradients); with an
   auxiliary classifier also `d_class_loss`, `g_class_loss` and `d_class_acc_real`
-  (its accuracy on the real labels).
+  (its accuracy on the real labels); with InfoGAN's head also `d_info_loss`,
+  `g_info_loss` and `d_info_acc` (Q's accuracy on the codes of D's fakes).
   """
   if cfg.simultaneous and cfg.d_steps != 1:
     raise ConfigError("optim.d_steps", cfg.d_steps, "must be 1 with config.optim.simultaneous="
                       "True (D is updated once per step)")
   acgan = cfg.aux_class_weight > 0
+  info = cfg.info_weight > 0
+  if info and cfg.latent_codes < 2:
+    raise ConfigError("loss.info_weight", cfg.info_weight, "needs config.model.latent_codes "
+                      ">= 2 (the discrete code that InfoGAN's head predicts)")
   policy = cfg.augment  # Checked with the config (`check_config`).
 
   def augmented(images: Array, key) -> Array:
@@ -164,6 +179,12 @@ def make_train_step(cfg: StepConfig) -> Callable[[GANState, dict, Array],
 
   def class_loss(class_logits, cond: tuple) -> Array:
     return losses_lib.auxiliary_classifier_loss(class_logits=class_logits, labels=cond[0])
+
+  def codes_of(z: Array) -> Array:
+    return latent_lib.code_from_noise(z[:, 0], cfg.latent_codes)
+
+  def info_loss(code_logits, z: Array) -> Array:
+    return losses_lib.mutual_information_loss(code_logits=code_logits, codes=codes_of(z))
 
   def d_metrics_of(loss, penalty, real_logits, fake_logits, grads) -> dict:
     return {
@@ -177,8 +198,9 @@ def make_train_step(cfg: StepConfig) -> Callable[[GANState, dict, Array],
     }
 
   def d_objective(d: PlayerState, params, real: Array, fake: Array, cond: tuple, keys,
-                  step: Array, penalty_every: int):
-    """D's loss (plus penalty and auxiliary terms) and what the metrics need."""
+                  step: Array, penalty_every: int, z: Array):
+    """D's loss (plus penalty and auxiliary terms) and what the metrics need; `z` is the
+    noise of `fake` (InfoGAN's head predicts its code)."""
     dropout_key, penalty_key, augment_key = keys
     real_key, fake_key, penalty_dropout_key = jax.random.split(dropout_key, 3)
     real_aug_key, fake_aug_key = (jax.random.split(augment_key) if policy
@@ -209,6 +231,11 @@ def make_train_step(cfg: StepConfig) -> Callable[[GANState, dict, Array],
       extra["d_class_acc_real"] = jnp.mean(
           (jnp.argmax(real_classes, axis=-1) == cond[0]).astype(jnp.float32))
       total = total + cfg.aux_class_weight * extra["d_class_loss"]
+    if info:
+      extra["d_info_loss"] = info_loss(fake_classes, z)
+      extra["d_info_acc"] = jnp.mean(
+          (jnp.argmax(fake_classes, axis=-1) == codes_of(z)).astype(jnp.float32))
+      total = total + cfg.info_weight * extra["d_info_loss"]
     return total, (loss, penalty, real_logits, fake_logits, stats, extra, fake_classes)
 
   def g_objective(g: PlayerState, params, d: PlayerState, real: Array, cond: tuple, keys):
@@ -217,7 +244,8 @@ def make_train_step(cfg: StepConfig) -> Callable[[GANState, dict, Array],
     fake_key, real_key = jax.random.split(dropout_key)
     fake_aug_key, real_aug_key = (jax.random.split(augment_key) if policy
                                   else (None, None))
-    fake, batch_stats = _sample_fake(g, params, noise_key, real.shape[0], cfg.noise_dim, cond)
+    fake, batch_stats, z = _sample_fake(g, params, noise_key, real.shape[0], cfg.noise_dim,
+                                        cond)
     fake_logits, fake_classes, _ = _discriminate(
         d, d.params, d.batch_stats, augmented(fake, fake_aug_key), fake_key, d_cond(cond))
     real_logits = (_discriminate(d, d.params, d.batch_stats, augmented(real, real_aug_key),
@@ -228,17 +256,20 @@ def make_train_step(cfg: StepConfig) -> Callable[[GANState, dict, Array],
     if acgan:
       metrics["g_class_loss"] = class_loss(fake_classes, cond)
       loss = loss + cfg.aux_class_weight * metrics["g_class_loss"]
+    if info:
+      metrics["g_info_loss"] = info_loss(fake_classes, z)
+      loss = loss + cfg.info_weight * metrics["g_info_loss"]
     return loss, (batch_stats, metrics)
 
   def d_update(d: PlayerState, g: PlayerState, real: Array, cond: tuple, keys,
                step: Array) -> tuple[PlayerState, dict]:
     noise_key, dropout_key, penalty_key, augment_key = keys
-    fake, _ = _sample_fake(g, g.params, noise_key, real.shape[0], cfg.noise_dim, cond)
+    fake, _, z = _sample_fake(g, g.params, noise_key, real.shape[0], cfg.noise_dim, cond)
     fake = jax.lax.stop_gradient(fake)
     grads, (loss, penalty, real_logits, fake_logits, stats, extra, _) = jax.grad(
         lambda params: d_objective(d, params, real, fake, cond,
                                    (dropout_key, penalty_key, augment_key), step,
-                                   cfg.penalty_every),
+                                   cfg.penalty_every, z),
         has_aux=True)(d.params)
     metrics = {**d_metrics_of(loss, penalty, real_logits, fake_logits, grads), **extra}
     return d.apply_gradients(grads=grads).replace(batch_stats=stats), metrics
@@ -254,16 +285,19 @@ def make_train_step(cfg: StepConfig) -> Callable[[GANState, dict, Array],
     noise_key, dropout_key, penalty_key, augment_key = keys
 
     def losses_fn(d_params, g_params):
-      fake, batch_stats = _sample_fake(g, g_params, noise_key, real.shape[0], cfg.noise_dim,
-                                       cond)
+      fake, batch_stats, z = _sample_fake(g, g_params, noise_key, real.shape[0],
+                                          cfg.noise_dim, cond)
       d_total, (d_loss, penalty, real_logits, fake_logits, stats, extra,
                 fake_classes) = d_objective(d, d_params, real, fake, cond,
-                                            (dropout_key, penalty_key, augment_key), None, 1)
+                                            (dropout_key, penalty_key, augment_key), None, 1, z)
       g_loss = cfg.loss.generator(fake_logits=fake_logits, real_logits=real_logits)
       g_extra = {}
       if acgan:  # D's class logits of the same fakes, at (D, G), as their logits are.
         g_extra["g_class_loss"] = class_loss(fake_classes, cond)
         g_loss = g_loss + cfg.aux_class_weight * g_extra["g_class_loss"]
+      if info:  # Q's logits of the same fakes, at (D, G).
+        g_extra["g_info_loss"] = info_loss(fake_classes, z)
+        g_loss = g_loss + cfg.info_weight * g_extra["g_info_loss"]
       return (d_total, g_loss), (d_loss, penalty, real_logits, fake_logits, batch_stats,
                                   stats, {**extra, **g_extra})
 
@@ -351,6 +385,16 @@ def check_config(config: ml_collections.ConfigDict) -> None:
   augment_lib.parse_policy(config.loss.augment, field="loss.augment")
   if not config.loss.aux_class_weight >= 0:
     raise ConfigError("loss.aux_class_weight", config.loss.aux_class_weight, "must be >= 0")
+  info_weight = config.loss.get("info_weight", 0.0)
+  if not info_weight >= 0:
+    raise ConfigError("loss.info_weight", info_weight, "must be >= 0")
+  if info_weight > 0:
+    if config.model.latent_codes < 2:
+      raise ConfigError("loss.info_weight", info_weight, "needs config.model.latent_codes "
+                        ">= 2 (the discrete code that InfoGAN's head predicts); set both")
+    if config.task == "conditional_gan":
+      raise ConfigError("loss.info_weight", info_weight, "is for the unconditional GAN "
+                        "(its head would share D's output with the class label's); set 0")
   if not isinstance(config.model.spectral_norm, bool):
     raise ConfigError("model.spectral_norm", config.model.spectral_norm, "must be True or False")
   if config.task == "conditional_gan":
@@ -368,12 +412,13 @@ def make(config: ml_collections.ConfigDict, data: DataSpec) -> Task:
     raise ConfigError("task", config.task, f"needs labelled data, and {data.name} has "
                       f"{num_classes} class(es); give a data set with y_train labels")
   model, optim = config.model, config.optim
+  info_weight = float(config.loss.get("info_weight", 0.0))
   generator, discriminator = models.build(
       model.name, image_shape=data.shape, g_widths=model.g_widths, d_widths=model.d_widths,
       dropout_rate=model.dropout_rate, pack=model.pack, minibatch_std=model.minibatch_std,
       latent_codes=model.latent_codes, compute_dtype=model.compute_dtype,
       num_classes=num_classes, conditioning=model.conditioning,
-      spectral_norm=model.spectral_norm)
+      spectral_norm=model.spectral_norm, info_head=info_weight > 0)
   acgan = conditional and model.conditioning == "acgan"
   cfg = StepConfig(
       loss=losses_lib.get_loss(config.loss.name),
@@ -384,7 +429,7 @@ def make(config: ml_collections.ConfigDict, data: DataSpec) -> Task:
       simultaneous=bool(optim.simultaneous), conditional=conditional,
       penalty_every=config.loss.penalty_every, d_takes_label=not acgan,
       aux_class_weight=float(config.loss.aux_class_weight) if acgan else 0.0,
-      augment=config.loss.augment)
+      augment=config.loss.augment, latent_codes=model.latent_codes, info_weight=info_weight)
   schedule = functools.partial(learning_rate, schedule=optim.lr_schedule,
                                num_steps=config.num_steps)
   g_optimizer = make_optimizer(schedule(optim.g_lr), optim.beta1, optim.beta2)

@@ -1,0 +1,101 @@
+"""InfoGAN's head and mutual-information term (`loss.info_weight`, `gan.tasks.gan`).
+
+The tiny MLP GAN with K = 10 discrete codes: D grows the head Q that reads the code of
+a generated image back, both players add Q's cross-entropy, and Q learns to read the
+codes (chance is 1 / K). The term is off by default, leaving D and the step as they were.
+"""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+import conftest
+from gan import build, data, losses
+from gan.errors import ConfigError
+from gan.models import latent
+
+SPEC = data.DataSpec("images", (28, 28, 1))
+K = 10
+
+
+def _config(**fields):
+  return conftest.tiny_mlp_config("images", **{
+      "model.latent_codes": K, "loss.info_weight": 1.0, "optim.g_lr": 3e-3,
+      "optim.d_lr": 3e-3, "batch_size": 32, **fields})
+
+
+def _batch(run, seed):
+  rng = np.random.default_rng(seed)
+  return run.shard({"image": rng.integers(0, 256, (1, 32, 28, 28, 1), dtype=np.uint8)})
+
+
+def test_mutual_information_loss_is_the_codes_cross_entropy():
+  logits = jnp.array([[2.0, 0.0, -1.0], [0.5, 0.5, 3.0], [0.0, 0.0, 0.0]])
+  codes = jnp.array([0, 2, 1])
+  expected = np.mean(optax.softmax_cross_entropy_with_integer_labels(logits, codes))
+  np.testing.assert_allclose(losses.mutual_information_loss(code_logits=logits, codes=codes),
+                             expected, rtol=1e-6)
+  # No information (uniform logits): log K, the entropy of the code.
+  np.testing.assert_allclose(losses.mutual_information_loss(
+      code_logits=jnp.zeros((4, K)), codes=jnp.arange(4)), np.log(K), rtol=1e-6)
+
+
+@pytest.fixture(scope="module")
+def info_run():
+  return build.build(_config(), SPEC)
+
+
+def test_d_has_a_code_head_only_with_the_term(info_run):
+  params = info_run.init_state().discriminator.params
+  assert params["class_logits"]["kernel"].shape == (32, K)
+  plain = build.build(_config(**{"loss.info_weight": 0.0}), SPEC).init_state()
+  assert "class_logits" not in plain.discriminator.params
+
+
+def test_q_learns_to_read_the_codes_and_both_players_feel_the_term(info_run):
+  run = info_run
+  state = run.init_state()
+  history = []
+  for step in range(100):
+    state, metrics = run.step(state, _batch(run, step))
+    history.append(jax.device_get(metrics))
+  for name in ("d_info_loss", "g_info_loss", "d_info_acc"):
+    assert all(np.isfinite(m[name]) for m in history), name
+  first = np.mean([m["d_info_loss"] for m in history[:5]])
+  last = np.mean([m["d_info_loss"] for m in history[-10:]])
+  assert first > 0.8 * np.log(K) and last < 0.5 * np.log(K), (first, last)
+  assert np.mean([m["d_info_acc"] for m in history[-10:]]) > 0.6  # Chance: 1 / K.
+  # The weight reaches G's update: the same state and batch, another weight.
+  heavier = build.build(_config(**{"loss.info_weight": 2.0}), SPEC)
+  start = run.init_state()
+  g_one = jax.device_get(run.step(start, _batch(run, 0))[0].generator.params)
+  g_two = jax.device_get(heavier.step(heavier.init_state(), _batch(run, 0))[0].generator.params)
+  flat = lambda tree: np.concatenate([np.ravel(x) for x in jax.tree.leaves(tree)])
+  assert not np.array_equal(flat(g_one), flat(g_two))
+
+
+def test_the_code_is_read_from_z0_as_the_generator_reads_it():
+  z0 = jnp.array([-3.0, -0.2, 0.0, 0.2, 3.0])
+  codes = latent.code_from_noise(z0, K)
+  np.testing.assert_array_equal(codes, [0, 4, 5, 5, 9])
+
+
+@pytest.mark.parametrize("fields,names", [
+    ({"model.latent_codes": 0}, "latent_codes >= 2"),
+    ({"task": "conditional_gan"}, "unconditional GAN"),
+    ({"loss.info_weight": -1.0}, "must be >= 0"),
+])
+def test_bad_settings_name_the_field(fields, names):
+  from gan.tasks import gan as gan_task  # pylint: disable=g-import-not-at-top
+  with pytest.raises(ConfigError, match=names):
+    gan_task.check_config(_config(**fields))
+
+
+def test_families_without_the_head_and_packs_are_refused():
+  with pytest.raises(ConfigError, match="model.name"):
+    build.build(_config(**{"model.name": "toy", "model.g_widths": (8,),
+                           "model.d_widths": (8,)}), data.DataSpec("points", (2,)))
+  with pytest.raises(ConfigError, match="model.pack"):
+    build.build(_config(**{"model.pack": 2}), SPEC)
