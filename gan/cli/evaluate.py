@@ -5,6 +5,7 @@ r"""Scores a run's generator and prints one JSON object (`gan.eval.evaluate.eval
   python -m gan.cli.evaluate --workdir=W --dataset=../shared/data/cifar10.npz  # Inception
   python -m gan.cli.evaluate --floor --dataset=../shared/data/mnist.npz   # a perfect generator
   python -m gan.cli.evaluate --workdir=W --per_class=1000   # a conditional run, class by class
+  python -m gan.cli.evaluate --workdir=W --per_code=1000    # InfoGAN: the digit of each code
   python -m gan.cli.evaluate --workdir=W   # pix2pix, SRGAN, CycleGAN: gan.eval.translation
 
 FID, KID, IS, precision/recall and density/coverage of `--num_samples` samples from
@@ -67,6 +68,9 @@ def _define_flags():
       "per_class": flags.DEFINE_integer(
           "per_class", 0, "For a class-conditional run: also the classifier's accuracy on, "
           "and the FID of, this many samples of each class (1000 in the docs)."),
+      "per_code": flags.DEFINE_integer(
+          "per_code", 0, "For a run with discrete latent codes (InfoGAN): also the class "
+          "the classifier reads in this many samples of each code, and its share."),
       "progress_bar": flags.DEFINE_boolean("progress_bar", True, "Progress on stderr."),
       "extractor_config": config_flags.DEFINE_config_dict(
           "extractor_config", _classifier_config(),
@@ -127,7 +131,7 @@ def main(argv, flag_values) -> None:
       dataset=v["dataset"], kid_subsets=v["kid_subsets"], kid_subset_size=v["kid_subset_size"],
       is_splits=v["is_splits"], pr_k=v["pr_k"], dc_k=v["dc_k"],
       extractor_config=v["extractor_config"], per_class=v["per_class"],
-      progress=v["progress_bar"])
+      per_code=v["per_code"], progress=v["progress_bar"])
   _print(result)
   print(f"evaluated step {result['step']} in {time.perf_counter() - start:.1f} s",
         file=sys.stderr, flush=True)

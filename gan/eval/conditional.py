@@ -22,6 +22,7 @@ References:
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from gan import images as images_lib
@@ -79,3 +80,66 @@ def per_class_scores(run, state, extractor: features_lib.FeatureExtractor, train
           "per_class": rows,
           "protocol": {"per_class": per_class, "seed": seed,
                        "extractor": extractor.describe()}}
+
+
+# --------------------------------------------------- discrete latent codes (InfoGAN)
+
+
+def code_inputs(noise_dim: int, num_codes: int, code: int, num: int, key: jax.Array) -> dict:
+  """`num` latents z ~ N(0, I) conditioned on G's discrete code being `code`.
+
+  The code is c = floor(K Phi(z_0)) (`gan.models.latent`), so given c, Phi(z_0) is
+  uniform on [c / K, (c + 1) / K): z_0 = Phi^-1((c + u) / K), u ~ U(0, 1), and the
+  other coordinates are N(0, 1) as always.
+  """
+  noise_key, code_key = jax.random.split(key)
+  z = jax.random.normal(noise_key, (num, noise_dim), jnp.float32)
+  u = jax.random.uniform(code_key, (num,), jnp.float32, minval=1e-6, maxval=1 - 1e-6)
+  return {"z": z.at[:, 0].set(jax.scipy.special.ndtri((code + u) / num_codes))}
+
+
+def per_code_readings(run, state, extractor: features_lib.FeatureExtractor, *,
+                      per_code: int = 1000, seed: int = 0,
+                      progress: bool = False) -> dict[str, Any]:
+  """Which class the classifier reads in each discrete code's samples.
+
+  For a run whose generator takes `model.latent_codes` K codes (InfoGAN's, with
+  `loss.info_weight`, or the plain discrete latent): for each code c, `per_code`
+  samples with that code (`code_inputs`, z from `fold_in(key(seed), c)`), read by the
+  extractor's classifier:
+
+    class_c     = the class read most often in code c's samples
+    purity_c    = the share of code c's samples read as class_c
+    confident_c = the share read with probability >= 0.9
+
+  InfoGAN's codes are unsupervised, so which class a code takes is the run's choice;
+  `classes_drawn` is the set of class_c, and `purity` the mean of purity_c (1 when
+  every code draws one class only).
+
+  Returns:
+    {"purity", "classes_drawn", "per_code": [{"code", "class", "purity", "confident",
+     "histogram"}], "protocol": {"per_code", "seed", "extractor"}}.
+  """
+  num_codes = int(run.config.model.get("latent_codes", 0))
+  if num_codes < 2 or run.config.task != "gan":
+    raise UserError("per-code readings need an unconditional GAN with discrete codes "
+                    "(config.model.latent_codes >= 2); this run has none")
+  if not extractor.num_classes:
+    raise UserError(f"per-code readings need an extractor that classifies; {extractor.name} "
+                    f"has no classifier: use extractor=lenet or a saved one")
+  rows = []
+  for code in range(num_codes):
+    inputs = code_inputs(run.config.model.noise_dim, num_codes, code, per_code,
+                         jax.random.fold_in(jax.random.key(seed), code))
+    fake = images_lib.to_uint8(np.asarray(run.generate(state, inputs)))
+    _, logits = features_lib.extract(extractor, fake, progress=progress, desc=f"code {code}")
+    probabilities = np.asarray(jax.nn.softmax(jnp.asarray(logits), axis=-1))
+    histogram = np.bincount(probabilities.argmax(-1), minlength=extractor.num_classes) / per_code
+    rows.append({"code": code, "class": int(histogram.argmax()),
+                 "purity": float(histogram.max()),
+                 "confident": float(np.mean(probabilities.max(-1) >= 0.9)),
+                 "histogram": [float(h) for h in histogram]})
+  return {"purity": float(np.mean([r["purity"] for r in rows])),
+          "classes_drawn": sorted({r["class"] for r in rows}),
+          "per_code": rows,
+          "protocol": {"per_code": per_code, "seed": seed, "extractor": extractor.describe()}}

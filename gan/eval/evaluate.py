@@ -477,7 +477,7 @@ def evaluate_run(workdir: str, *, step: Optional[int] = None, num_samples: Optio
                  kid_subsets: int = 100, kid_subset_size: int = 1000, is_splits: int = 10,
                  pr_k: int = 3, dc_k: int = 5,
                  extractor_config: Optional[ml_collections.ConfigDict] = None,
-                 extractor: Optional[str] = None, per_class: int = 0,
+                 extractor: Optional[str] = None, per_class: int = 0, per_code: int = 0,
                  progress: bool = True) -> dict[str, Any]:
   """The JSON-able evaluation of checkpoint `step` (default newest) of the run in `workdir`.
 
@@ -496,12 +496,14 @@ def evaluate_run(workdir: str, *, step: Optional[int] = None, num_samples: Optio
       see `choose_extractor`.
     per_class: > 0, for a conditional run: also the classifier's accuracy on, and the
       FID of, this many samples of each class (`gan.eval.conditional`), as "per_class".
+    per_code: > 0, for a run with discrete latent codes (InfoGAN): the classifier's
+      reading of this many samples of each code (`gan.eval.conditional`), as "per_code".
     progress: progress on stderr.
 
   Returns:
     {"workdir", "step", every metric (the classifier's None without one), "protocol":
     {...}} (with `reference_statistics`, the cache entry, when the real features
-    were cached), and "per_class" when asked for.
+    were cached), and "per_class" and "per_code" when asked for.
   """
   if not os.path.isdir(workdir):
     raise UserError(f"workdir {workdir!r} does not exist; give a training run's workdir")
@@ -538,10 +540,13 @@ def evaluate_run(workdir: str, *, step: Optional[int] = None, num_samples: Optio
   if per_class and not run.task.parts.get("num_classes"):
     raise UserError(f"per-class scores need a class-conditional run, and the run in "
                     f"{workdir!r} (task {config.task}) takes no label; drop per_class")
+  if per_code and (config.task != "gan" or config.model.get("latent_codes", 0) < 2):
+    raise UserError(f"per-code readings need a GAN with discrete codes, and the run in "
+                    f"{workdir!r} has no config.model.latent_codes; drop per_code")
   network = choose_extractor(real, kind=extractor, extractor_dir=extractor_dir,
                              recipe=extractor_config, progress=progress)
-  if per_class and not network.num_classes:
-    raise UserError(f"per-class accuracy needs an extractor that classifies; "
+  if (per_class or per_code) and not network.num_classes:
+    raise UserError(f"per-class and per-code readings need an extractor that classifies; "
                     f"{network.name} has no classifier: use extractor=lenet or a saved one")
   reals = real_images(real, protocol)
   real_labels = (real.train_labels if real_split == "train" else real.test_labels)[:len(reals)]
@@ -554,6 +559,9 @@ def evaluate_run(workdir: str, *, step: Optional[int] = None, num_samples: Optio
     metrics["per_class"] = conditional_lib.per_class_scores(
         run, state, network, real.train_images, real.train_labels, per_class=per_class,
         seed=sample_seed, progress=progress)
+  if per_code:
+    metrics["per_code"] = conditional_lib.per_code_readings(
+        run, state, network, per_code=per_code, seed=sample_seed, progress=progress)
   return {
       "workdir": os.path.abspath(workdir),
       "step": int(state.step),

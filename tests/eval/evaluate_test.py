@@ -353,3 +353,7 @@ def test_per_class_scores_read_each_class_of_a_conditional_run(root, digits, ext
   with pytest.raises(UserError, match="class-conditional"):
     evaluate.evaluate_run(run_dir, num_samples=200, extractor_dir=extractor_dir,
                           per_class=20, progress=False)
+  # Nor a run without discrete latent codes any codes (InfoGAN's per-code readings).
+  with pytest.raises(UserError, match="discrete codes"):
+    evaluate.evaluate_run(run_dir, num_samples=200, extractor_dir=extractor_dir,
+                          per_code=20, progress=False)

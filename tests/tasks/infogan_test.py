@@ -5,6 +5,8 @@ a generated image back, both players add Q's cross-entropy, and Q learns to read
 codes (chance is 1 / K). The term is off by default, leaving D and the step as they were.
 """
 
+from types import SimpleNamespace
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -13,7 +15,7 @@ import pytest
 
 import conftest
 from gan import build, data, losses
-from gan.errors import ConfigError
+from gan.errors import ConfigError, UserError
 from gan.models import latent
 
 SPEC = data.DataSpec("images", (28, 28, 1))
@@ -54,6 +56,7 @@ def test_d_has_a_code_head_only_with_the_term(info_run):
   assert "class_logits" not in plain.discriminator.params
 
 
+@pytest.mark.slow  # 100 steps, and a second program (another weight).
 def test_q_learns_to_read_the_codes_and_both_players_feel_the_term(info_run):
   run = info_run
   state = run.init_state()
@@ -99,3 +102,63 @@ def test_families_without_the_head_and_packs_are_refused():
                            "model.d_widths": (8,)}), data.DataSpec("points", (2,)))
   with pytest.raises(ConfigError, match="model.pack"):
     build.build(_config(**{"model.pack": 2}), SPEC)
+
+
+# -------------------------------------------- which class each code draws (per_code)
+
+
+class _BrightnessReader:
+  """A fake classifier: class k for an image of grey level 20 k (logits one-hot)."""
+
+  name, checksum, image_shape, feature_dim, num_classes = "reader", "0", (4, 4, 1), 1, K
+
+  def __call__(self, images):
+    level = np.round(images[:, 0, 0, 0] / 20.0).astype(np.int32)
+    return (jnp.asarray(images.reshape(len(images), -1)[:, :1], jnp.float32),
+            10.0 * jax.nn.one_hot(level, K))
+
+  def describe(self):
+    return {"name": self.name}
+
+
+def _code_run(class_of_code):
+  """A stand-in run whose generator draws an image of grey level 20 * class_of_code(c, z)."""
+  config = conftest.tiny_mlp_config("images", **{"model.latent_codes": K})
+
+  def generate(state, inputs):
+    del state
+    z = np.asarray(inputs["z"])
+    codes = np.asarray(latent.code_from_noise(jnp.asarray(z[:, 0]), K))
+    level = 20 * np.asarray([class_of_code(c, row) for c, row in zip(codes, z)])
+    return np.broadcast_to((level / 127.5 - 1.0)[:, None, None, None], (len(z), 4, 4, 1))
+
+  return SimpleNamespace(config=config, generate=generate)
+
+
+def test_code_inputs_draw_exactly_the_asked_code():
+  from gan.eval import conditional  # pylint: disable=g-import-not-at-top
+  for code in (0, 3, K - 1):
+    z = conditional.code_inputs(16, K, code, 500, jax.random.key(code))["z"]
+    assert z.shape == (500, 16)
+    np.testing.assert_array_equal(latent.code_from_noise(z[:, 0], K), code)
+    assert abs(float(np.std(z[:, 1:])) - 1.0) < 0.05  # The rest is N(0, 1).
+
+
+def test_per_code_readings_find_each_codes_class_and_its_purity():
+  from gan.eval import conditional  # pylint: disable=g-import-not-at-top
+  reader = _BrightnessReader()
+  shuffled = _code_run(lambda c, z: (3 * c) % K)  # A permutation of the classes.
+  result = conditional.per_code_readings(shuffled, None, reader, per_code=200)
+  assert [r["class"] for r in result["per_code"]] == [(3 * c) % K for c in range(K)]
+  assert result["purity"] == 1.0 and result["classes_drawn"] == list(range(K))
+  # Code 0 draws class 0 or 9 by the sign of z_1; codes 8 and 9 both draw class 8.
+  mixed = _code_run(lambda c, z: ((0 if z[1] > 0 else 9) if c == 0 else min(c, 8)))
+  result = conditional.per_code_readings(mixed, None, reader, per_code=400)
+  first = result["per_code"][0]
+  assert 0.4 < first["purity"] < 0.6 and first["class"] in (0, 9)
+  assert abs(first["histogram"][0] + first["histogram"][9] - 1.0) < 1e-6
+  assert [r["class"] for r in result["per_code"][1:]] == [1, 2, 3, 4, 5, 6, 7, 8, 8]
+  assert len(result["classes_drawn"]) == 9  # One class is drawn by no code.
+  plain = SimpleNamespace(config=conftest.tiny_mlp_config("images"), generate=None)
+  with pytest.raises(UserError, match="latent_codes"):
+    conditional.per_code_readings(plain, None, reader)
