@@ -22,8 +22,8 @@ SPEC = data.DataSpec("images", (28, 28, 1))
 K = 10
 
 
-def _config(**fields):
-  return conftest.tiny_mlp_config("images", **{
+def _config(dataset="images", **fields):
+  return conftest.tiny_mlp_config(dataset, **{
       "model.latent_codes": K, "loss.info_weight": 1.0, "optim.g_lr": 3e-3,
       "optim.d_lr": 3e-3, "batch_size": 32, **fields})
 
@@ -162,3 +162,30 @@ def test_per_code_readings_find_each_codes_class_and_its_purity():
   plain = SimpleNamespace(config=conftest.tiny_mlp_config("images"), generate=None)
   with pytest.raises(UserError, match="latent_codes"):
     conditional.per_code_readings(plain, None, reader)
+
+
+# ------------------------------------------------- through the program, and the recipe
+
+
+@pytest.mark.slow
+def test_resumed_runs_equal_uninterrupted_ones_bit_for_bit_the_head_included(tmp_path, digits):
+  from gan import program  # pylint: disable=g-import-not-at-top
+  from gan.cli import info  # pylint: disable=g-import-not-at-top
+  fields = {"run.checkpoint_every": 2, "run.log_every": 2}
+  for steps, name in ((4, "whole"), (2, "resumed"), (4, "resumed")):
+    program.train(_config(digits, num_steps=steps, **fields), str(tmp_path / name), hooks=[],
+                  log=lambda line: None)
+  whole, resumed = (info.workdir_info(str(tmp_path / name)) for name in ("whole", "resumed"))
+  assert whole[0]["digest"] == resumed[0]["digest"]
+  assert whole[1]["discriminator"]["params"]["class_logits"]["kernel"].shape == (32, K)
+  flat = lambda tree: np.concatenate([np.ravel(x) for x in jax.tree.leaves(tree)])
+  np.testing.assert_array_equal(flat(whole[1]), flat(resumed[1]))
+
+
+def test_the_recipe_is_the_default_with_ten_codes_and_q():
+  from experiments import dcgan_mnist, dcgan_mnist_infogan  # pylint: disable=g-import-not-at-top
+  from gan import config as config_lib  # pylint: disable=g-import-not-at-top
+  default = config_lib.flatten(dcgan_mnist.get_config().to_dict())
+  recipe = config_lib.flatten(dcgan_mnist_infogan.get_config().to_dict())
+  changed = {k: (default[k], recipe[k]) for k in default if default[k] != recipe[k]}
+  assert changed == {"model.latent_codes": (0, 10), "loss.info_weight": (0.0, 1.0)}
