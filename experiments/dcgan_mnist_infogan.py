@@ -14,7 +14,7 @@ with the codes, G can give each class (mostly) its own code. On the 2-core AMD E
 minutes of training reached FID 18.9 on the project's LeNet (two seeds: 14.5, 23.3) with
 89.4% of samples read with confidence >= 0.9, where `experiments.dcgan_mnist` reached 31.6
 and 76.9% (docs/quality.md). It starts slower: after the quick start's 3,000 steps it is
-the worse recipe (FID 101), so `experiments.dcgan_mnist` stays the default.
+the worse recipe (FID 101 against 83 on the same machine), so `experiments.dcgan_mnist` stays the default.
 """
 
 from experiments import dcgan_mnist
