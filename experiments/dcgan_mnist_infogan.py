@@ -11,8 +11,8 @@ both players adding Q's cross-entropy (`loss.info_weight`, lambda = 1: InfoGAN, 
 al. 2016). No labels are used. A continuous generator must draw bridges between MNIST's
 ten separated classes, and those in-between samples are what a classifier cannot read;
 with the codes, G can give each class (mostly) its own code. On the 2-core AMD EPYC, 30
-minutes of training reached FID 18.9 on the project's LeNet (two seeds: 14.5, 23.3) with
-89.4% of samples read with confidence >= 0.9, where `experiments.dcgan_mnist` reached 31.6
+minutes of training reached FID 20.2 on the project's LeNet (three seeds: 14.5 to 23.3)
+with 89.8% of samples read with confidence >= 0.9, where `experiments.dcgan_mnist` reached 31.6
 and 76.9% (docs/quality.md). It starts slower: after the quick start's 3,000 steps it is
 the worse recipe (FID 101 against 83 on the same machine), so `experiments.dcgan_mnist` stays the default.
 """
