@@ -98,6 +98,11 @@ def code_inputs(noise_dim: int, num_codes: int, code: int, num: int, key: jax.Ar
   return {"z": z.at[:, 0].set(jax.scipy.special.ndtri((code + u) / num_codes))}
 
 
+def has_codes(config) -> bool:
+  """Whether the run of `config` is an unconditional GAN whose G takes discrete codes."""
+  return config.task == "gan" and config.model.latent_codes >= 2
+
+
 def per_code_readings(run, state, extractor: features_lib.FeatureExtractor, *,
                       per_code: int = 1000, seed: int = 0,
                       progress: bool = False) -> dict[str, Any]:
@@ -120,13 +125,13 @@ def per_code_readings(run, state, extractor: features_lib.FeatureExtractor, *,
     {"purity", "classes_drawn", "per_code": [{"code", "class", "purity", "confident",
      "histogram"}], "protocol": {"per_code", "seed", "extractor"}}.
   """
-  num_codes = int(run.config.model.get("latent_codes", 0))
-  if num_codes < 2 or run.config.task != "gan":
+  if not has_codes(run.config):
     raise UserError("per-code readings need an unconditional GAN with discrete codes "
                     "(config.model.latent_codes >= 2); this run has none")
   if not extractor.num_classes:
     raise UserError(f"per-code readings need an extractor that classifies; {extractor.name} "
                     f"has no classifier: use extractor=lenet or a saved one")
+  num_codes = int(run.config.model.latent_codes)
   rows = []
   for code in range(num_codes):
     inputs = code_inputs(run.config.model.noise_dim, num_codes, code, per_code,

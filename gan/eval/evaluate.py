@@ -540,7 +540,7 @@ def evaluate_run(workdir: str, *, step: Optional[int] = None, num_samples: Optio
   if per_class and not run.task.parts.get("num_classes"):
     raise UserError(f"per-class scores need a class-conditional run, and the run in "
                     f"{workdir!r} (task {config.task}) takes no label; drop per_class")
-  if per_code and (config.task != "gan" or config.model.get("latent_codes", 0) < 2):
+  if per_code and not conditional_lib.has_codes(config):
     raise UserError(f"per-code readings need a GAN with discrete codes, and the run in "
                     f"{workdir!r} has no config.model.latent_codes; drop per_code")
   network = choose_extractor(real, kind=extractor, extractor_dir=extractor_dir,

@@ -200,10 +200,7 @@ def build(name: str, *, image_shape: tuple[int, ...], g_widths, d_widths,
                       f"is for the models {', '.join(_SPECTRAL_NORM_FAMILIES)}, not {name}; "
                       f"use False")
   head = "none"  # The discriminator head the family builds itself.
-  if info_head:
-    if latent_codes < 2 or num_classes:
-      raise ConfigError("loss.info_weight", "> 0", "needs config.model.latent_codes >= 2 "
-                        "and an unconditional task (InfoGAN's head predicts G's code)")
+  if info_head:  # The codes and an unconditional task are checked with the config.
     if name not in _INFO_FAMILIES:
       raise ConfigError("model.name", name, f"has no InfoGAN head; it is built for the "
                         f"models {', '.join(_INFO_FAMILIES)} (or set loss.info_weight=0)")

@@ -183,8 +183,8 @@ def make_train_step(cfg: StepConfig) -> Callable[[GANState, dict, Array],
   def codes_of(z: Array) -> Array:
     return latent_lib.code_from_noise(z[:, 0], cfg.latent_codes)
 
-  def info_loss(code_logits, z: Array) -> Array:
-    return losses_lib.mutual_information_loss(code_logits=code_logits, codes=codes_of(z))
+  def info_loss(code_logits, codes: Array) -> Array:
+    return losses_lib.mutual_information_loss(code_logits=code_logits, codes=codes)
 
   def d_metrics_of(loss, penalty, real_logits, fake_logits, grads) -> dict:
     return {
@@ -232,9 +232,10 @@ def make_train_step(cfg: StepConfig) -> Callable[[GANState, dict, Array],
           (jnp.argmax(real_classes, axis=-1) == cond[0]).astype(jnp.float32))
       total = total + cfg.aux_class_weight * extra["d_class_loss"]
     if info:
-      extra["d_info_loss"] = info_loss(fake_classes, z)
+      codes = codes_of(z)
+      extra["d_info_loss"] = info_loss(fake_classes, codes)
       extra["d_info_acc"] = jnp.mean(
-          (jnp.argmax(fake_classes, axis=-1) == codes_of(z)).astype(jnp.float32))
+          (jnp.argmax(fake_classes, axis=-1) == codes).astype(jnp.float32))
       total = total + cfg.info_weight * extra["d_info_loss"]
     return total, (loss, penalty, real_logits, fake_logits, stats, extra, fake_classes)
 
@@ -257,7 +258,7 @@ def make_train_step(cfg: StepConfig) -> Callable[[GANState, dict, Array],
       metrics["g_class_loss"] = class_loss(fake_classes, cond)
       loss = loss + cfg.aux_class_weight * metrics["g_class_loss"]
     if info:
-      metrics["g_info_loss"] = info_loss(fake_classes, z)
+      metrics["g_info_loss"] = info_loss(fake_classes, codes_of(z))
       loss = loss + cfg.info_weight * metrics["g_info_loss"]
     return loss, (batch_stats, metrics)
 
@@ -296,7 +297,7 @@ def make_train_step(cfg: StepConfig) -> Callable[[GANState, dict, Array],
         g_extra["g_class_loss"] = class_loss(fake_classes, cond)
         g_loss = g_loss + cfg.aux_class_weight * g_extra["g_class_loss"]
       if info:  # Q's logits of the same fakes, at (D, G).
-        g_extra["g_info_loss"] = info_loss(fake_classes, z)
+        g_extra["g_info_loss"] = info_loss(fake_classes, codes_of(z))
         g_loss = g_loss + cfg.info_weight * g_extra["g_info_loss"]
       return (d_total, g_loss), (d_loss, penalty, real_logits, fake_logits, batch_stats,
                                   stats, {**extra, **g_extra})
@@ -385,7 +386,7 @@ def check_config(config: ml_collections.ConfigDict) -> None:
   augment_lib.parse_policy(config.loss.augment, field="loss.augment")
   if not config.loss.aux_class_weight >= 0:
     raise ConfigError("loss.aux_class_weight", config.loss.aux_class_weight, "must be >= 0")
-  info_weight = config.loss.get("info_weight", 0.0)
+  info_weight = config.loss.info_weight
   if not info_weight >= 0:
     raise ConfigError("loss.info_weight", info_weight, "must be >= 0")
   if info_weight > 0:
@@ -412,7 +413,7 @@ def make(config: ml_collections.ConfigDict, data: DataSpec) -> Task:
     raise ConfigError("task", config.task, f"needs labelled data, and {data.name} has "
                       f"{num_classes} class(es); give a data set with y_train labels")
   model, optim = config.model, config.optim
-  info_weight = float(config.loss.get("info_weight", 0.0))
+  info_weight = float(config.loss.info_weight)
   generator, discriminator = models.build(
       model.name, image_shape=data.shape, g_widths=model.g_widths, d_widths=model.d_widths,
       dropout_rate=model.dropout_rate, pack=model.pack, minibatch_std=model.minibatch_std,
