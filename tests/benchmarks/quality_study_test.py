@@ -64,3 +64,28 @@ def test_a_tiny_study_writes_its_record_and_plot(tmp_path, mnist_npz):
 def test_recipes_split_at_commas_outside_parentheses():
   assert quality_study.split_recipes("a, b=model.g_widths:(8,4,2);batch_size:16,c") == [
       "a", "b=model.g_widths:(8,4,2);batch_size:16", "c"]
+
+
+def test_recipe_speed_times_each_recipe_side_by_side(tmp_path, digits):
+  from experiments import recipe_speed  # pylint: disable=g-import-not-at-top
+  tiny = {"model.g_widths": (16, 8, 4), "model.d_widths": (4, 8), "batch_size": 16}
+  results = recipe_speed.time_recipes(
+      [("tiny", tiny), ("tiny_2_per_call", {**tiny, "run.steps_per_call": 2})],
+      dataset=digits, rounds=2, steps=3)
+  assert list(results) == ["tiny", "tiny_2_per_call"]
+  for entry in results.values():
+    assert len(entry["rounds"]) == 2 and min(entry["rounds"]) > 0
+    assert entry["first_call_s"] > 0
+  assert results["tiny"]["ratio"] == 1.0
+  assert results["tiny_2_per_call"]["ratio"] == pytest.approx(
+      results["tiny_2_per_call"]["steps_per_s_median"] / results["tiny"]["steps_per_s_median"],
+      rel=0.02)
+
+
+def test_recipe_speed_refuses_a_bad_recipe_in_one_line(tmp_path):
+  result = conftest.run_module("experiments.recipe_speed", "--recipes=nope",
+                               f"--out={tmp_path / 'r.json'}")
+  assert result.returncode == 2
+  lines = result.stderr.strip().splitlines()
+  assert len(lines) == 1 and "unknown recipe 'nope'" in lines[0], result.stderr
+  assert not (tmp_path / "r.json").exists()
