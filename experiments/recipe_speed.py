@@ -17,7 +17,7 @@ of medians to the first recipe; the machine kind. Run it alone on the machine.
 
 import time
 
-from absl import app, flags
+from absl import flags
 
 _RECIPES = flags.DEFINE_string("recipes", "default", "Recipes as in experiments.quality_study; "
                                "the first is the reference of the ratios.")
@@ -33,38 +33,41 @@ def time_recipes(recipes: list[tuple[str, dict]], dataset: str, rounds: int,
   import jax  # pylint: disable=g-import-not-at-top
   import numpy as np  # pylint: disable=g-import-not-at-top
   from experiments import quality_study  # pylint: disable=g-import-not-at-top
+  from experiments.references import time_repeats  # pylint: disable=g-import-not-at-top
   from gan import build as build_lib  # pylint: disable=g-import-not-at-top
   from gan import data as data_lib  # pylint: disable=g-import-not-at-top
   data = data_lib.load(dataset)
+
+  def timer(run):
+    """`(step, sync)` over one fixed batch, the state kept between calls."""
+    held = {"state": run.init_state()}
+    batch = run.batch(0)
+
+    def step():
+      held["state"], _ = run.step(held["state"], batch)
+
+    return step, lambda: jax.block_until_ready(held["state"])
+
   live = {}
   for name, overrides in recipes:
     config = quality_study.recipe_config(overrides, seed=0, dataset=dataset, budget=0.0,
                                          eval_every=1000, eval_samples=1000, max_steps=1000)
     run = build_lib.build(config, data)
-    state, batch = run.init_state(), run.batch(0)
-    start = time.perf_counter()
-    state, _ = run.step(state, batch)
-    jax.block_until_ready(state)
-    live[name] = {"run": run, "state": state, "batch": batch,
-                  "first_call_s": time.perf_counter() - start, "rates": []}
+    step, sync = timer(run)
+    live[name] = {"timer": (step, sync), "steps_per_call": run.steps_per_call,
+                  "first_call_s": time_repeats(step, sync, 1, 1)[0], "rates": []}
   names = list(live)
   for round_index in range(rounds):
     for name in names if round_index % 2 == 0 else names[::-1]:
       entry = live[name]
-      per_call = entry["run"].steps_per_call
-      calls = max(1, -(-steps // per_call))
-      state = entry["state"]
-      start = time.perf_counter()
-      for _ in range(calls):
-        state, _ = entry["run"].step(state, entry["batch"])
-      jax.block_until_ready(state)
-      entry["rates"].append(calls * per_call / (time.perf_counter() - start))
-      entry["state"] = state
-  reference = float(np.median(live[names[0]]["rates"]))
-  return {name: {"steps_per_s_median": round(float(np.median(e["rates"])), 2),
+      calls = max(1, -(-steps // entry["steps_per_call"]))
+      seconds = time_repeats(*entry["timer"], calls, 1)[0]
+      entry["rates"].append(calls * entry["steps_per_call"] / seconds)
+  medians = {name: float(np.median(e["rates"])) for name, e in live.items()}
+  return {name: {"steps_per_s_median": round(medians[name], 2),
                  "rounds": [round(r, 2) for r in e["rates"]],
                  "first_call_s": round(e["first_call_s"], 2),
-                 "ratio": round(float(np.median(e["rates"])) / reference, 3)}
+                 "ratio": round(medians[name] / medians[names[0]], 3)}
           for name, e in live.items()}
 
 
@@ -82,7 +85,7 @@ def main(argv):
   record = {"what": "training steps per second of quality-study recipes, side by side",
             "command": "python -m experiments.recipe_speed " + " ".join(sys.argv[1:]),
             "machine": machine_kind(), "rounds": _ROUNDS.value, "steps": _STEPS.value,
-            "recipes": {name: overrides for name, overrides in recipes},
+            "recipes": dict(recipes),
             "results": time_recipes(recipes, _DATASET.value, _ROUNDS.value, _STEPS.value)}
   write_record(record, _OUT.value)
 

@@ -88,8 +88,9 @@ def _emit(record: dict[str, Any]) -> None:
   print(json.dumps(record), flush=True)
 
 
-def _time_repeats(step: Callable[[], None], sync: Callable[[], None], steps: int,
-                  repeats: int) -> list[float]:
+def time_repeats(step: Callable[[], None], sync: Callable[[], None], steps: int,
+                 repeats: int) -> list[float]:
+  """Wall seconds of each of `repeats` repeats of `steps` calls of `step`, then `sync`."""
   seconds = []
   for _ in range(repeats):
     start = time.perf_counter()
@@ -111,12 +112,12 @@ def calibrate(step: Callable[[], None], sync: Callable[[], None], *,
   step()
   sync()
   first = time.perf_counter() - start
-  warm = _time_repeats(step, sync, 1, max(1, warmup_steps))
+  warm = time_repeats(step, sync, 1, max(1, warmup_steps))
   per_step = statistics.median(warm)
   # A second, longer look for fast steps, whose first few calls are not yet steady.
   if per_step * 10 < min_repeat_seconds:
     n = max(1, int(min_repeat_seconds / 4 / per_step))
-    per_step = _time_repeats(step, sync, n, 1)[0] / n
+    per_step = time_repeats(step, sync, n, 1)[0] / n
   return {"first_step_s": first, "warmup_step_s": per_step,
           "steps_per_repeat": max(1, math.ceil(min_repeat_seconds / per_step))}
 
@@ -145,7 +146,7 @@ def serve(step: Callable[[], None], sync: Callable[[], None], info: dict[str, An
       continue
     if command[0] == "run":
       repeats = int(command[1])
-      seconds = _time_repeats(step, sync, int(timing["steps_per_repeat"]), repeats)
+      seconds = time_repeats(step, sync, int(timing["steps_per_repeat"]), repeats)
       _emit({"event": "round", "seconds": seconds,
              "steps_per_repeat": int(timing["steps_per_repeat"]) * steps_per_call})
     elif command[0] == "quit":
@@ -213,7 +214,7 @@ def run_worker(args: argparse.Namespace, step: Callable[[], None], sync: Callabl
     return
   timing = calibrate(step, sync, min_repeat_seconds=args.min_repeat_seconds)
   steps = int(timing["steps_per_repeat"])
-  rounds = [_time_repeats(step, sync, steps, args.repeats) for _ in range(args.rounds)]
+  rounds = [time_repeats(step, sync, steps, args.repeats) for _ in range(args.rounds)]
   steps_per_call = int(info.get("steps_per_call", 1))
   _emit({**info, "model": args.model, "batch_size": batch, "width_scale": args.width_scale,
          **timing, **summarize(rounds, steps * steps_per_call, batch),

@@ -66,7 +66,7 @@ def test_recipes_split_at_commas_outside_parentheses():
       "a", "b=model.g_widths:(8,4,2);batch_size:16", "c"]
 
 
-def test_recipe_speed_times_each_recipe_side_by_side(tmp_path, digits):
+def test_recipe_speed_times_each_recipe_side_by_side(digits):
   from experiments import recipe_speed  # pylint: disable=g-import-not-at-top
   tiny = {"model.g_widths": (16, 8, 4), "model.d_widths": (4, 8), "batch_size": 16}
   results = recipe_speed.time_recipes(
