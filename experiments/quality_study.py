@@ -81,6 +81,10 @@ RECIPES = {
     "default_sn_hinge_adam0": {"model.spectral_norm": True, "loss.name": "hinge",
                                "optim.beta1": 0.0, "optim.beta2": 0.9},
     "default_diffaugment": {"loss.augment": "translation,cutout"},
+    # Round seven: G conditioned on 50 k-means clusters of the pixels (gan.data.clusters),
+    # a projection D; no labels are used.
+    "clusters50": {"task": "conditional_gan", "model.conditioning": "projection",
+                   "data.cluster_labels": 50},
 }
 
 # The command's flags (`_define_flags`); None until it runs.

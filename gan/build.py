@@ -34,6 +34,7 @@ import numpy as np
 from gan import backends, faults, parallel, tasks
 from gan import config as config_lib
 from gan import data as data_lib
+from gan.data import clusters
 from gan.errors import ConfigError
 
 Array = jax.Array
@@ -326,8 +327,18 @@ def build(config: ml_collections.ConfigDict, data: Any = None, *,
   parallel.check_batch_size(config.batch_size, mesh)
   if data is None:
     data = data_lib.load(config.dataset, tfds_data_dir=config.data.tfds_data_dir or None)
+  num_clusters = config.data.cluster_labels
+  if num_clusters and not isinstance(data, data_lib.DataSpec):
+    data = clusters.with_cluster_labels(data, num_clusters, config.seed)
   spec = data if isinstance(data, data_lib.DataSpec) else data_lib.spec_of(data)
+  if num_clusters and not isinstance(data, data_lib.DataSpec):
+    spec = dataclasses.replace(spec, label_frequencies=clusters.label_frequencies(
+        data.train_labels, spec.num_classes))
   task = task_module.make(config, spec)
+  if num_clusters and "label" not in task.batch_fields:
+    raise ConfigError("data.cluster_labels", num_clusters, f"gives the images labels, and task "
+                      f"{config.task} takes none; use a conditional task (conditional_gan) "
+                      f"or 0")
   batches = None
   if not isinstance(data, data_lib.DataSpec):
     batches = data_lib.batches_for(data, fields=task.batch_fields,

@@ -66,6 +66,9 @@ def base_config() -> ml_collections.ConfigDict:
 
   c.data = ml_collections.ConfigDict()
   c.data.tfds_data_dir = ""  # TFDS data_dir; empty = TFDS's default (~/tensorflow_datasets).
+  # K >= 2: the training labels become K k-means clusters of the images (gan.data.clusters),
+  # so a conditional task needs no labels; 0 = the data set's own labels.
+  c.data.cluster_labels = 0
 
   c.model = ml_collections.ConfigDict()
   c.model.name = "dcgan"  # A family of gan.models.MODELS: dcgan, mlp, toy, toy_relu.
@@ -267,6 +270,11 @@ def validate(config: ml_collections.ConfigDict) -> None:
   if not isinstance(debug, int) or isinstance(debug, bool) or debug < -1:
     raise ConfigError("run.debug_nan_step", debug, "must be a step >= 0, or -1 (off)")
   positive_int(config, "eval.num_samples")
+  clusters = get(config, "data.cluster_labels", 0)
+  if (not isinstance(clusters, int) or isinstance(clusters, bool) or clusters < 0
+      or clusters == 1):
+    raise ConfigError("data.cluster_labels", clusters, "must be 0 (the data set's labels) or "
+                      "a number of k-means clusters >= 2")
   for field in ("run.max_train_seconds", "run.max_train_cpu_seconds"):
     budget = get(config, field, 0)
     if not isinstance(budget, (int, float)) or isinstance(budget, bool) or budget < 0:

@@ -69,8 +69,9 @@ def _define_flags():
           "per_class", 0, "For a class-conditional run: also the classifier's accuracy on, "
           "and the FID of, this many samples of each class (1000 in the docs)."),
       "per_code": flags.DEFINE_integer(
-          "per_code", 0, "For a run with discrete latent codes (InfoGAN): also the class "
-          "the classifier reads in this many samples of each code, and its share."),
+          "per_code", 0, "For a run with discrete latent codes (InfoGAN) or k-means cluster "
+          "labels: also the class the classifier reads in this many samples of each code "
+          "(cluster), and its share."),
       "progress_bar": flags.DEFINE_boolean("progress_bar", True, "Progress on stderr."),
       "extractor_config": config_flags.DEFINE_config_dict(
           "extractor_config", _classifier_config(),

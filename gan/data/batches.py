@@ -51,6 +51,9 @@ class DataSpec:
     drawn_on_device: the batches are drawn inside the step (`DeviceBatches`).
     source_shape: the shape of a translation's input (a pair's source, an image of
       domain a); () for other data.
+    label_frequencies: the share of each label in the training data where a
+      conditional generator should draw labels at those rates rather than uniformly
+      (k-means cluster labels, `gan.data.clusters`); () otherwise.
   """
 
   name: str
@@ -59,18 +62,21 @@ class DataSpec:
   kind: str = "images"
   drawn_on_device: bool = False
   source_shape: tuple[int, ...] = ()
+  label_frequencies: tuple[float, ...] = ()
 
   def to_json(self) -> dict[str, Any]:
     """The fields as JSON values, as data.json holds them.
 
-    `source_shape` is written only where there is one, so the data.json of other
-    data is what it always was.
+    `source_shape` and `label_frequencies` are written only where there are some, so
+    the data.json of other data is what it always was.
     """
     values = {"dataset": self.name, "image_shape": list(self.shape),
               "num_classes": self.num_classes, "kind": self.kind,
               "drawn_on_device": self.drawn_on_device}
     if self.source_shape:
       values["source_shape"] = list(self.source_shape)
+    if self.label_frequencies:
+      values["label_frequencies"] = list(self.label_frequencies)
     return values
 
   @classmethod
@@ -79,7 +85,8 @@ class DataSpec:
                num_classes=int(values.get("num_classes", 0)),
                kind=values.get("kind", "images"),
                drawn_on_device=bool(values.get("drawn_on_device", False)),
-               source_shape=tuple(values.get("source_shape", ())))
+               source_shape=tuple(values.get("source_shape", ())),
+               label_frequencies=tuple(values.get("label_frequencies", ())))
 
 
 # ------------------------------------------------------------------- host data

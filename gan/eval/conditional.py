@@ -25,6 +25,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from gan import config as config_lib
 from gan import images as images_lib
 from gan.errors import UserError
 from gan.eval import features as features_lib
@@ -99,8 +100,16 @@ def code_inputs(noise_dim: int, num_codes: int, code: int, num: int, key: jax.Ar
 
 
 def has_codes(config) -> bool:
-  """Whether the run of `config` is an unconditional GAN whose G takes discrete codes."""
-  return config.task == "gan" and config.model.latent_codes >= 2
+  """Whether G of the run of `config` takes a discrete choice nobody named: InfoGAN's
+  codes (an unconditional GAN with `model.latent_codes`) or k-means cluster labels
+  (`data.cluster_labels`, `gan.data.clusters`)."""
+  return ((config.task == "gan" and config.model.latent_codes >= 2)
+          or has_cluster_labels(config))
+
+
+def has_cluster_labels(config) -> bool:
+  """Whether the run of `config` was trained on k-means clusters for labels."""
+  return int(config_lib.get(config, "data.cluster_labels", 0) or 0) >= 2
 
 
 def per_code_readings(run, state, extractor: features_lib.FeatureExtractor, *,
@@ -111,13 +120,14 @@ def per_code_readings(run, state, extractor: features_lib.FeatureExtractor, *,
   For a run whose generator takes `model.latent_codes` K codes (InfoGAN's, with
   `loss.info_weight`, or the plain discrete latent): for each code c, `per_code`
   samples with that code (`code_inputs`, z from `fold_in(key(seed), c)`), read by the
-  extractor's classifier:
+  extractor's classifier; for a run on K k-means cluster labels the code is the
+  label G takes:
 
     class_c     = the class read most often in code c's samples
     purity_c    = the share of code c's samples read as class_c
     confident_c = the share read with probability >= 0.9
 
-  InfoGAN's codes are unsupervised, so which class a code takes is the run's choice;
+  Codes and clusters are unsupervised, so which class a code takes is the run's choice;
   `classes_drawn` is the set of class_c, and `purity` the mean of purity_c (1 when
   every code draws one class only).
 
@@ -126,17 +136,23 @@ def per_code_readings(run, state, extractor: features_lib.FeatureExtractor, *,
      "histogram"}], "protocol": {"per_code", "seed", "extractor"}}.
   """
   if not has_codes(run.config):
-    raise UserError("per-code readings need an unconditional GAN with discrete codes "
-                    "(config.model.latent_codes >= 2); this run has none")
+    raise UserError("per-code readings need a GAN with discrete codes "
+                    "(config.model.latent_codes >= 2) or cluster labels "
+                    "(config.data.cluster_labels >= 2); this run has neither")
   if not extractor.num_classes:
     raise UserError(f"per-code readings need an extractor that classifies; {extractor.name} "
                     f"has no classifier: use extractor=lenet or a saved one")
-  num_codes = int(run.config.model.latent_codes)
+  clusters = has_cluster_labels(run.config)
+  num_codes = (int(run.task.parts["num_classes"]) if clusters
+               else int(run.config.model.latent_codes))
   rows = []
   for code in range(num_codes):
-    inputs = code_inputs(run.config.model.noise_dim, num_codes, code, per_code,
-                         jax.random.fold_in(jax.random.key(seed), code))
-    fake = images_lib.to_uint8(np.asarray(run.generate(state, inputs)))
+    key = jax.random.fold_in(jax.random.key(seed), code)
+    if clusters:  # The code is the label G takes: the cluster.
+      fake = class_samples(run, state, code, per_code, key)
+    else:
+      inputs = code_inputs(run.config.model.noise_dim, num_codes, code, per_code, key)
+      fake = images_lib.to_uint8(np.asarray(run.generate(state, inputs)))
     _, logits = features_lib.extract(extractor, fake, progress=progress, desc=f"code {code}")
     probabilities = np.asarray(jax.nn.softmax(jnp.asarray(logits), axis=-1))
     histogram = np.bincount(probabilities.argmax(-1), minlength=extractor.num_classes) / per_code

@@ -433,6 +433,10 @@ def evaluation_hook(run, *, extractor: Optional[features_lib.FeatureExtractor] =
     A `gan.program.Hook` returning {metric name: float}.
   """
   config, dataset = run.config, run.data
+  if conditional_lib.has_cluster_labels(config):
+    # Scored as any run on this data set: its own labels choose (and train) the
+    # extractor, not the clusters the run was trained on.
+    dataset = _load_real_data(config.dataset, config, from_flag=False)
   progress = bool(config.run.progress_bar) if progress is None else progress
   if extractor is None:
     extractor = choose_extractor(dataset, progress=progress)
@@ -508,6 +512,10 @@ def evaluate_run(workdir: str, *, step: Optional[int] = None, num_samples: Optio
   if not os.path.isdir(workdir):
     raise UserError(f"workdir {workdir!r} does not exist; give a training run's workdir")
   config = rundir.load_run_config(workdir)
+  if per_class and conditional_lib.has_cluster_labels(config):
+    raise UserError(f"the run in {workdir!r} was trained on k-means clusters, not the data "
+                    f"set's classes, so per-class scores do not apply; use per_code to read "
+                    f"what each cluster draws")
   if extractor_dir is not None and not os.path.isfile(
       os.path.join(extractor_dir, features_lib.EXTRACTOR_FILE)):
     features_lib.load_extractor(extractor_dir)  # Raises the one-line error.
@@ -541,8 +549,9 @@ def evaluate_run(workdir: str, *, step: Optional[int] = None, num_samples: Optio
     raise UserError(f"per-class scores need a class-conditional run, and the run in "
                     f"{workdir!r} (task {config.task}) takes no label; drop per_class")
   if per_code and not conditional_lib.has_codes(config):
-    raise UserError(f"per-code readings need a GAN with discrete codes, and the run in "
-                    f"{workdir!r} has no config.model.latent_codes; drop per_code")
+    raise UserError(f"per-code readings need a GAN with discrete codes or cluster labels, "
+                    f"and the run in {workdir!r} has neither config.model.latent_codes nor "
+                    f"config.data.cluster_labels; drop per_code")
   network = choose_extractor(real, kind=extractor, extractor_dir=extractor_dir,
                              recipe=extractor_config, progress=progress)
   if (per_class or per_code) and not network.num_classes:

@@ -1,7 +1,7 @@
 """The `Task` record: the pure functions of one kind of model (see `gan.tasks`)."""
 
 import dataclasses
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -62,19 +62,27 @@ class Task:
     return (self.preview_inputs or self.sample_inputs)(key, n)
 
 
-def latent_inputs(noise_dim: int, num_classes: int = 0
+def latent_inputs(noise_dim: int, num_classes: int = 0,
+                  label_frequencies: Sequence[float] = ()
                   ) -> tuple[Callable[[Array, int], dict], Optional[Callable[[Array, int], dict]]]:
   """`(sample_inputs, preview_inputs)` of a task that generates from z ~ N(0, I_noise_dim).
 
   sample_inputs(key, n) = {"z": normal(key, (n, noise_dim))}, plus for a conditional task
-  (num_classes > 0) "label": uniform over the classes from fold_in(key, 1);
-  preview_inputs (conditional only, else None): one row per class, as many columns as fit
-  in n.
+  (num_classes > 0) "label" drawn from fold_in(key, 1): uniform over the classes, or at
+  `label_frequencies` where given (cluster labels, whose sizes differ: samples then
+  follow the data's mix as the training fakes do); preview_inputs (conditional only,
+  else None): one row per class, as many columns as fit in n.
   """
+  log_frequencies = None
+  if num_classes and label_frequencies:
+    log_frequencies = jnp.log(jnp.asarray(label_frequencies, jnp.float32))
 
   def sample_inputs(key: Array, n: int) -> dict:
     inputs = {"z": jax.random.normal(key, (n, noise_dim))}
-    if num_classes:
+    if num_classes and log_frequencies is not None:
+      inputs["label"] = jax.random.categorical(jax.random.fold_in(key, 1), log_frequencies,
+                                               shape=(n,)).astype(jnp.int32)
+    elif num_classes:
       inputs["label"] = jax.random.randint(jax.random.fold_in(key, 1), (n,), 0, num_classes)
     return inputs
 

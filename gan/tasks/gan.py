@@ -445,7 +445,8 @@ def make(config: ml_collections.ConfigDict, data: DataSpec) -> Task:
                         d_example=(jnp.zeros((1,) + shape, jnp.float32),) + d_label,
                         g_optimizer=g_optimizer, d_optimizer=d_optimizer, use_ema=use_ema)
 
-  sample_inputs, preview_inputs = latent_inputs(noise_dim, num_classes)
+  sample_inputs, preview_inputs = latent_inputs(noise_dim, num_classes,
+                                                data.label_frequencies)
 
   def generate_fn(state: GANState, inputs: dict) -> Array:
     return generate(state, inputs["z"], inputs.get("label"))

@@ -332,7 +332,7 @@ def make(config: ml_collections.ConfigDict, data: DataSpec) -> Task:
           latent_moments=update_moments(state.latent_moments, z, decay=fit_decay))
     return new_state, {"loss": loss, **terms, "grad_norm": optax.tree.norm(grads)}
 
-  sample_inputs, preview_inputs = latent_inputs(latent_dim, num_classes)
+  sample_inputs, preview_inputs = latent_inputs(latent_dim, num_classes, data.label_frequencies)
 
   def generate(state: VAEState, inputs: dict) -> Array:
     """The decoder's mean image of z (VAE: z = inputs["z"]; autoencoder: z = m + L
