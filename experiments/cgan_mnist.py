@@ -5,8 +5,9 @@ r"""A class-conditional DCGAN on MNIST: "draw a 7" on demand, and a LeNet reads 
   python -m gan.cli.sample --workdir=runs/cgan_mnist --labels=7 --num=16 --out=sevens.png
   python -m gan.cli.evaluate --workdir=runs/cgan_mnist --per_class=1000
 
-The unconditional default recipe of `experiments.dcgan_mnist` (its narrow DCGAN,
-Adam(5e-4, 0.5), generator EMA, batch 64) made label-conditional: G(z, y) joins a
+The unconditional recipe of `experiments.dcgan_mnist` (`unconditional_config()`: its
+narrow DCGAN, Adam(5e-4, 0.5), generator EMA, batch 64) made label-conditional on MNIST's
+own labels (the experiment's default conditions on k-means clusters instead): G(z, y) joins a
 learned label embedding to z, D is a projection discriminator (Miyato & Koyama 2018:
 logit = psi(phi(x)) + <embed(y), phi(x)>). docs/conditional.md has its per-class
 accuracy and FID after the run below, and the grid of one row per class.
@@ -17,8 +18,9 @@ from experiments import dcgan_mnist
 
 
 def get_config():
-  """`experiments.dcgan_mnist`'s recipe, conditional (projection D), on full MNIST."""
-  config = dcgan_mnist.get_config()
+  """`experiments.dcgan_mnist`'s unconditional recipe, label-conditional (projection D), on
+  full MNIST."""
+  config = dcgan_mnist.unconditional_config()
   config.task = "conditional_gan"
   config.dataset = "../shared/data/mnist.npz"  # Labels are needed: full MNIST.
   config.model.conditioning = "projection"

@@ -14,7 +14,7 @@ from experiments import dcgan_mnist
 def get_config():
   """`experiments.dcgan_mnist`'s recipe (Adam(5e-4, 0.5), G EMA, no dropout, batch 64) with
   the tutorial's full widths, on CIFAR-10 for 60 minutes of training."""
-  config = dcgan_mnist.get_config()
+  config = dcgan_mnist.unconditional_config()
   config.dataset = "../shared/data/cifar10.npz"
   config.model.g_widths = (256, 128, 64)
   config.model.d_widths = (64, 128)

@@ -23,7 +23,7 @@ from gan.cli import train
 
 def get_config():
   """`experiments.dcgan_mnist`'s recipe with 10 InfoGAN codes (lambda = 1)."""
-  config = dcgan_mnist.get_config()
+  config = dcgan_mnist.unconditional_config()
   config.model.latent_codes = 10
   config.loss.info_weight = 1.0
   return config

@@ -7,8 +7,8 @@ The speed half of the quality study (`experiments.quality_study`): a recipe that
 only the arithmetic (bfloat16) or the dispatch (several steps per call) buys quality per
 minute only through its steps per second, so it is timed here first, at no cost in
 training. Recipes are written as in the study (a name of its `RECIPES`, or
-`NAME=field:value;...` on `experiments.dcgan_mnist`'s config). Every recipe's program is
-built and compiled (`first_call_s`, the compile included), then timed in `--rounds`
+`NAME=field:value;...` on `experiments.dcgan_mnist`'s unconditional config). Every
+recipe's program is built and compiled (`first_call_s`, the compile included), then timed in `--rounds`
 rounds; in each, every recipe in turn (the order reversed every other round) takes at
 least `--steps` steps on one fixed batch and waits for them. Prints and writes (`--out`)
 one JSON record: per recipe the median steps/s over rounds, each round's, and the ratio

@@ -6,7 +6,9 @@ r"""Draws samples from a run's newest (or a chosen) checkpoint.
 The inputs are drawn from `jax.random.key(seed)`, so the same command gives the same
 images. EMA weights are used when the run kept them. For a conditional run,
 `--labels` chooses the classes (the samples cycle through them); without it the
-grid has one row per class.
+grid has one row per class, or, for a run on k-means cluster labels
+(`--config.data.cluster_labels`), the samples draw their clusters at the clusters'
+rates, as the run's scores do.
 """
 
 
@@ -45,6 +47,7 @@ def main(argv):
   import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
   import numpy as np  # pylint: disable=g-import-not-at-top
   from gan import images, rundir  # pylint: disable=g-import-not-at-top
+  from gan.tasks import base  # pylint: disable=g-import-not-at-top
   run, state = rundir.restore(_WORKDIR.value, _STEP.value)
   if run.generate is None:
     raise UserError(f"the run in {_WORKDIR.value!r} (task {run.config.task}) does not "
@@ -54,11 +57,14 @@ def main(argv):
   columns = 0
   if _LABELS.value is not None and not num_classes:
     raise UserError("--labels is for a conditional run; this run's generator takes no label")
-  if num_classes and _LABELS.value is None:  # One row per class.
+  # A run on cluster labels draws them at the clusters' rates, as its samples do: random
+  # samples; a run on the data set's classes draws one row per class.
+  clustered = bool(run.spec.label_frequencies)
+  if num_classes and _LABELS.value is None and not clustered:  # One row per class.
     inputs = run.task.grid_inputs(key, _NUM.value)
     samples = np.asarray(run.generate(state, inputs))
-    columns = run.task.grid_columns or max(1, _NUM.value // num_classes)
-  elif num_classes:
+    columns = base.class_grid_columns(_NUM.value, num_classes)
+  elif num_classes and _LABELS.value is not None:
     labels = _labels(_LABELS.value, num_classes)
     inputs = run.task.sample_inputs(key, _NUM.value)
     inputs["label"] = jnp.resize(jnp.asarray(labels), (_NUM.value,))
@@ -82,5 +88,6 @@ if __name__ == "__main__":
   _NPZ = flags.DEFINE_string("npz", None, "Also save the raw samples, uint8 NHWC, as `x`.")
   _SEED = flags.DEFINE_integer("seed", 0, "Seed of the inputs.")
   _STEP = flags.DEFINE_integer("step", None, "Checkpoint step (default: the newest).")
-  _LABELS = flags.DEFINE_string("labels", None, "Conditional runs: classes to draw, e.g. 0,7.")
+  _LABELS = flags.DEFINE_string("labels", None, "Conditional runs: classes (or clusters) "
+                                "to draw, e.g. 0,7.")
   run_cli(main)

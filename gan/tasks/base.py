@@ -62,6 +62,12 @@ class Task:
     return (self.preview_inputs or self.sample_inputs)(key, n)
 
 
+def class_grid_columns(n: int, num_classes: int) -> int:
+  """Columns of a conditional grid of n samples: n // num_classes (one row per class)
+  when every class gets at least two, else 0 (a square grid)."""
+  return n // num_classes if num_classes and n >= 2 * num_classes else 0
+
+
 def latent_inputs(noise_dim: int, num_classes: int = 0,
                   label_frequencies: Sequence[float] = ()
                   ) -> tuple[Callable[[Array, int], dict], Optional[Callable[[Array, int], dict]]]:
@@ -71,7 +77,9 @@ def latent_inputs(noise_dim: int, num_classes: int = 0,
   (num_classes > 0) "label" drawn from fold_in(key, 1): uniform over the classes, or at
   `label_frequencies` where given (cluster labels, whose sizes differ: samples then
   follow the data's mix as the training fakes do); preview_inputs (conditional only,
-  else None): one row per class, as many columns as fit in n.
+  else None): one row per class, as many columns as fit in n, when every class gets two
+  or more; else (many classes, as k-means clusters have) n samples whose labels cycle
+  through the classes, for a square grid (`class_grid_columns`).
   """
   log_frequencies = None
   if num_classes and label_frequencies:
@@ -87,6 +95,9 @@ def latent_inputs(noise_dim: int, num_classes: int = 0,
     return inputs
 
   def preview_inputs(key: Array, n: int) -> dict:
+    if not class_grid_columns(n, num_classes):
+      return {"z": jax.random.normal(key, (n, noise_dim)),
+              "label": jnp.arange(n, dtype=jnp.int32) % num_classes}
     per_class = max(1, n // num_classes)
     return {"z": jax.random.normal(key, (per_class * num_classes, noise_dim)),
             "label": jnp.repeat(jnp.arange(num_classes), per_class)}

@@ -37,7 +37,7 @@ from gan.images import to_float
 from gan.losses import GANLoss
 from gan.models import latent as latent_lib
 from gan.state import GANState, PlayerState, create_state, generate, learning_rate, make_optimizer
-from gan.tasks.base import Task, latent_inputs
+from gan.tasks.base import Task, class_grid_columns, latent_inputs
 
 Array = jax.Array
 
@@ -456,7 +456,7 @@ def make(config: ml_collections.ConfigDict, data: DataSpec) -> Task:
       batch_fields=("image", "label") if conditional else ("image",),
       sub_batches=optim.d_steps, generate=generate_fn, sample_inputs=sample_inputs,
       preview_inputs=preview_inputs,
-      grid_columns=max(1, config.run.num_sample_images // num_classes) if conditional else 0,
+      grid_columns=class_grid_columns(config.run.num_sample_images, num_classes),
       progress=("d_loss", "g_loss"),
       parts={"generator": generator, "discriminator": discriminator, "loss": cfg.loss,
              "noise_dim": noise_dim, "num_classes": num_classes, "step_config": cfg})

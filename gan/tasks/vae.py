@@ -86,7 +86,7 @@ from gan.errors import ConfigError
 from gan.images import to_float
 from gan.models.vae import ConvDecoder, ConvEncoder, reparameterized_sample
 from gan.state import learning_rate, make_optimizer
-from gan.tasks.base import Task, latent_inputs
+from gan.tasks.base import Task, class_grid_columns, latent_inputs
 
 Array = jax.Array
 
@@ -355,7 +355,7 @@ def make(config: ml_collections.ConfigDict, data: DataSpec) -> Task:
       batch_fields=("image", "label") if conditional else ("image",),
       generate=generate, sample_inputs=sample_inputs,
       preview_inputs=preview_inputs,
-      grid_columns=max(1, config.run.num_sample_images // num_classes) if conditional else 0,
+      grid_columns=class_grid_columns(config.run.num_sample_images, num_classes),
       reconstruct=reconstruct,
       progress=("loss", "recon", "kl") if variational else ("loss",),
       parts={"encoder": encoder, "decoder": decoder, "latent_dim": latent_dim,

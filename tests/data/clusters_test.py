@@ -167,3 +167,26 @@ def test_the_evaluation_hook_scores_with_the_data_sets_own_labels(cluster_runs, 
     evaluate.evaluation_hook(run, progress=False)
   # ... and the extractor is chosen for the digits with their own labels.
   np.testing.assert_array_equal(seen[0].train_labels, data.load(digits).train_labels)
+
+
+def test_a_grid_of_fewer_than_two_samples_per_cluster_is_square_and_cycles_the_labels():
+  from gan.tasks import base  # pylint: disable=g-import-not-at-top
+  _, preview = base.latent_inputs(8, 50, (0.02,) * 50)
+  inputs = preview(jax.random.key(0), 64)
+  np.testing.assert_array_equal(inputs["label"], np.arange(64) % 50)
+  assert inputs["z"].shape == (64, 8) and base.class_grid_columns(64, 50) == 0
+  assert base.class_grid_columns(100, 10) == 10 and base.class_grid_columns(20, 10) == 2
+  assert base.class_grid_columns(64, 0) == 0
+
+
+def test_a_conditional_vae_takes_cluster_labels_too():
+  from gan.tasks import vae  # pylint: disable=g-import-not-at-top
+  dataset, _ = _image_set([12, 20, 8])
+  config = vae.config("vae")
+  config.model.conditional = True
+  config.model.encoder_widths, config.model.decoder_widths = (4, 4), (4, 4, 4)
+  config.batch_size, config.data.cluster_labels = 8, 3
+  run = build.build(config, dataset)
+  assert run.spec.num_classes == 3 and run.spec.label_frequencies == pytest.approx(
+      (0.5, 0.3, 0.2))
+  assert "label" in run.task.batch_fields

@@ -182,10 +182,10 @@ def test_resumed_runs_equal_uninterrupted_ones_bit_for_bit_the_head_included(tmp
   np.testing.assert_array_equal(flat(whole[1]), flat(resumed[1]))
 
 
-def test_the_recipe_is_the_default_with_ten_codes_and_q():
+def test_the_recipe_is_the_unconditional_one_with_ten_codes_and_q():
   from experiments import dcgan_mnist, dcgan_mnist_infogan  # pylint: disable=g-import-not-at-top
   from gan import config as config_lib  # pylint: disable=g-import-not-at-top
-  default = config_lib.flatten(dcgan_mnist.get_config().to_dict())
+  default = config_lib.flatten(dcgan_mnist.unconditional_config().to_dict())
   recipe = config_lib.flatten(dcgan_mnist_infogan.get_config().to_dict())
   changed = {k: (default[k], recipe[k]) for k in default if default[k] != recipe[k]}
   assert changed == {"model.latent_codes": (0, 10), "loss.info_weight": (0.0, 1.0)}
