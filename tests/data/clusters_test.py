@@ -190,3 +190,35 @@ def test_a_conditional_vae_takes_cluster_labels_too():
   assert run.spec.num_classes == 3 and run.spec.label_frequencies == pytest.approx(
       (0.5, 0.3, 0.2))
   assert "label" in run.task.batch_fields
+
+
+class _LevelReader:
+  """A fake classifier: class k for an image of grey level 20 k (one-hot logits)."""
+
+  name, checksum, image_shape, feature_dim, num_classes = "reader", "0", (4, 4, 1), 1, 10
+
+  def __call__(self, images):
+    level = np.round(images[:, 0, 0, 0] / 20.0).astype(np.int32)
+    return (jnp.asarray(images.reshape(len(images), -1)[:, :1], jnp.float32),
+            10.0 * jax.nn.one_hot(level, 10))
+
+  def describe(self):
+    return {"name": self.name}
+
+
+def test_per_code_reads_which_digit_each_cluster_draws():
+  from types import SimpleNamespace  # pylint: disable=g-import-not-at-top
+  from gan.eval import conditional  # pylint: disable=g-import-not-at-top
+  config = conftest.tiny_mlp_config("blobs", task="conditional_gan",
+                                    **{"data.cluster_labels": 3})
+  digit_of_cluster = {0: 7, 1: 2, 2: 7}
+
+  def sample(state, num, key, label=None):
+    del state, key
+    return np.full((num, 4, 4, 1), 20 * digit_of_cluster[label] / 127.5 - 1.0, np.float32)
+
+  run = SimpleNamespace(config=config, task=SimpleNamespace(parts={"num_classes": 3}),
+                        sample=sample)
+  result = conditional.per_code_readings(run, None, _LevelReader(), per_code=10)
+  assert [r["class"] for r in result["per_code"]] == [7, 2, 7]
+  assert result["purity"] == 1.0 and result["classes_drawn"] == [2, 7]
