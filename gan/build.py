@@ -328,12 +328,15 @@ def build(config: ml_collections.ConfigDict, data: Any = None, *,
   if data is None:
     data = data_lib.load(config.dataset, tfds_data_dir=config.data.tfds_data_dir or None)
   num_clusters = config.data.cluster_labels
-  if num_clusters and not isinstance(data, data_lib.DataSpec):
+  if isinstance(data, data_lib.DataSpec):
+    spec = data
+  elif num_clusters:
     data = clusters.with_cluster_labels(data, num_clusters, config.seed)
-  spec = data if isinstance(data, data_lib.DataSpec) else data_lib.spec_of(data)
-  if num_clusters and not isinstance(data, data_lib.DataSpec):
+    spec = data_lib.spec_of(data)
     spec = dataclasses.replace(spec, label_frequencies=clusters.label_frequencies(
         data.train_labels, spec.num_classes))
+  else:
+    spec = data_lib.spec_of(data)
   task = task_module.make(config, spec)
   if num_clusters and "label" not in task.batch_fields:
     raise ConfigError("data.cluster_labels", num_clusters, f"gives the images labels, and task "

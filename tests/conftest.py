@@ -193,6 +193,16 @@ def set_fields(config, **fields):
   return config
 
 
+def train_whole_and_resumed(make_config, root, *, num_steps=4, first_steps=2, log=None):
+  """Trains `make_config(n)` for `num_steps` in one go (root/whole) and for `first_steps`,
+  then resumed to `num_steps` (root/resumed); `log` takes the resumed call's lines."""
+  from gan import program  # pylint: disable=g-import-not-at-top
+  program.train(make_config(num_steps), str(root / "whole"))
+  program.train(make_config(first_steps), str(root / "resumed"))
+  kwargs = {} if log is None else {"log": log}
+  program.train(make_config(num_steps), str(root / "resumed"), **kwargs)
+
+
 def tiny_mlp_config(dataset, **overrides):
   """The tiny MLP GAN that the in-process tests train (one program: compiled once).
 

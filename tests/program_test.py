@@ -224,10 +224,9 @@ def _conditional_config(dataset, num_steps):
 def conditional_runs(tmp_path_factory, digits):
   """A conditional run of 4 steps in one go, and one of 2 steps resumed to 4."""
   root = tmp_path_factory.mktemp("conditional")
-  program.train(_conditional_config(digits, 4), str(root / "whole"))
-  program.train(_conditional_config(digits, 2), str(root / "resumed"))
   lines = []
-  program.train(_conditional_config(digits, 4), str(root / "resumed"), log=lines.append)
+  conftest.train_whole_and_resumed(lambda n: _conditional_config(digits, n), root,
+                                   log=lines.append)
   return root, lines
 
 

@@ -52,6 +52,12 @@ def squared_distances(points: Array, centres: Array) -> Array:
                      + jnp.sum(centres**2, axis=1)[None, :], 0.0)
 
 
+@jax.jit
+def nearest_centre(points: Array, centres: Array) -> Array:
+  """(N,) int32: argmin_j ||x - c_j||^2 for each point."""
+  return jnp.argmin(squared_distances(points, centres), axis=1).astype(jnp.int32)
+
+
 def kmeans_plus_plus(points: Array, k: int, key: Array) -> Array:
   """k-means++ seeding: the first centre uniform, each next one drawn with probability
   proportional to its squared distance to the nearest centre so far. Returns (k, D)."""
@@ -94,25 +100,19 @@ def kmeans(points: Array, k: int, key: Array, num_iterations: int = NUM_ITERATIO
   centres = kmeans_plus_plus(points, k, key)
 
   def lloyd(_, centres):
-    labels = jnp.argmin(squared_distances(points, centres), axis=1)
+    labels = nearest_centre(points, centres)
     sums = jax.ops.segment_sum(points, labels, num_segments=k)
     counts = jax.ops.segment_sum(jnp.ones_like(labels, points.dtype), labels, num_segments=k)
     return jnp.where(counts[:, None] > 0, sums / jnp.maximum(counts, 1.0)[:, None], centres)
 
   centres = jax.lax.fori_loop(0, num_iterations, lloyd, centres)
-  labels = jnp.argmin(squared_distances(points, centres), axis=1).astype(jnp.int32)
-  return centres, labels
+  return centres, nearest_centre(points, centres)
 
 
 def _flat(images) -> Array:
   """uint8 images (N, H, W, C) as (N, H*W*C) float32 in [0, 1]."""
   images = np.asarray(images)
   return jnp.asarray(images.reshape(images.shape[0], -1), jnp.float32) / 255.0
-
-
-@jax.jit
-def _nearest(points: Array, centres: Array) -> Array:
-  return jnp.argmin(squared_distances(points, centres), axis=1).astype(jnp.int32)
 
 
 def with_cluster_labels(dataset, k: int, seed: int):
@@ -144,7 +144,7 @@ def with_cluster_labels(dataset, k: int, seed: int):
   renumber[order] = np.arange(k, dtype=np.int32)
   test_labels = np.zeros((0,), np.int32)
   if len(dataset.test_images):
-    test_labels = renumber[np.asarray(_nearest(_flat(dataset.test_images), centres))]
+    test_labels = renumber[np.asarray(nearest_centre(_flat(dataset.test_images), centres))]
   return dataclasses.replace(dataset, train_labels=renumber[labels], test_labels=test_labels)
 
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import conftest
-from gan import build, data, program, rundir
+from gan import build, data, rundir
 from gan.data import clusters
 from gan.errors import ConfigError, UserError
 
@@ -114,9 +114,7 @@ def _cluster_config(dataset, num_steps):
 @pytest.fixture(scope="module")
 def cluster_runs(tmp_path_factory, digits):
   root = tmp_path_factory.mktemp("clusters")
-  program.train(_cluster_config(digits, 4), str(root / "whole"))
-  program.train(_cluster_config(digits, 2), str(root / "resumed"))
-  program.train(_cluster_config(digits, 4), str(root / "resumed"))
+  conftest.train_whole_and_resumed(lambda n: _cluster_config(digits, n), root)
   return root
 
 
