@@ -85,13 +85,18 @@ def _mean_metrics(buffer: list[dict]) -> dict[str, float]:
   Each entry of `buffer` holds one call's scalar metrics, or a block's, stacked.
   `skipped_steps` is the number of skipped steps in the window.
   """
-  fetched = jax.device_get(buffer)
-  values = {k: np.concatenate([np.ravel(m[k]) for m in fetched]) for k in fetched[0]}
+  values = _window_values(buffer)
   bad = values.pop("nonfinite") > 0
   means = {k: float(np.mean(v[~bad])) if not bad.all() else float("nan")
            for k, v in values.items()}
   means["skipped_steps"] = int(bad.sum())
   return means
+
+
+def _window_values(buffer: list[dict]) -> dict[str, np.ndarray]:
+  """The metrics of a log window's steps: {metric: 1-D array, one entry per step}."""
+  fetched = jax.device_get(buffer)
+  return {k: np.concatenate([np.ravel(m[k]) for m in fetched]) for k in fetched[0]}
 
 
 class _TrainClock:
@@ -239,7 +244,12 @@ def _loop(run: build_lib.Run, workdir, state, checkpointer, hooks, is_main, log)
   def save_checkpoint(step: int) -> None:
     check_finite()  # Never save a non-finite state.
     if checkpointer is not None and checkpointer.latest_step() != step:
+      if writer is not None:  # The log window under way and the clock, for the resume.
+        rundir.save_log_state(workdir, step, _window_values(buffer) if buffer else {},
+                              clock.read())
       checkpointer.save(step, state)
+      if writer is not None:
+        rundir.prune_log_states(workdir, checkpointer.all_steps())
 
   def save_samples(step: int) -> None:
     if not grid or workdir is None:
@@ -268,7 +278,13 @@ def _loop(run: build_lib.Run, workdir, state, checkpointer, hooks, is_main, log)
   from tqdm.auto import tqdm  # pylint: disable=g-import-not-at-top
   progress = tqdm(total=num_steps, initial=start, unit="step", dynamic_ncols=True,
                   disable=not (is_main and config.run.progress_bar), file=sys.stderr)
-  clock = _TrainClock(*(rundir.last_train_times(workdir) if workdir and start else (0, 0)))
+  # A resumed run goes on with the log window and clock its checkpoint saved (else, for a
+  # run saved before log states existed, the clock of its last record).
+  resumed = rundir.load_log_state(workdir, start) if workdir and start else None
+  if resumed is not None:
+    clock = _TrainClock(resumed["train_seconds"], resumed["train_cpu_seconds"])
+  else:
+    clock = _TrainClock(*(rundir.last_train_times(workdir) if workdir and start else (0, 0)))
   budgets = {"train_seconds": ("max_train_seconds", config.run.max_train_seconds),
              "train_cpu_seconds": ("max_train_cpu_seconds",
                                    config.run.get("max_train_cpu_seconds", 0.0))}
@@ -298,7 +314,10 @@ def _loop(run: build_lib.Run, workdir, state, checkpointer, hooks, is_main, log)
     tick += clock.resume()
 
   in_flight: collections.deque = collections.deque()
-  buffer, buffered_steps, tick = [], 0, time.perf_counter()
+  # The window's earlier steps, trained before the resume, count in its means (not in
+  # its steps/s).
+  buffer = [resumed["window"]] if resumed is not None and resumed["window"] else []
+  buffered_steps, tick = 0, time.perf_counter()
   stop_requests = faults.StopRequests(multiprocess=jax.process_count() > 1)
 
   def finish_oldest() -> None:
@@ -316,6 +335,8 @@ def _loop(run: build_lib.Run, workdir, state, checkpointer, hooks, is_main, log)
         while len(in_flight) > MAX_CALLS_IN_FLIGHT:
           finish_oldest()
         if config.run.log_every:
+          if buffer and buffer[0].keys() != metrics.keys():
+            buffer = []  # A resume that changed what the step reports starts a new window.
           buffer.append(metrics)
           buffered_steps += k
           if done % config.run.log_every == 0 or done == num_steps:

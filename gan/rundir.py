@@ -5,6 +5,8 @@
   config_changes.jsonl config changes made on resume (`allow_config_change`)
   metrics.jsonl        the logs (`gan.writers`)
   checkpoints/<step>/  Orbax checkpoints (`gan.checkpointing`)
+  log_state/<step>.json what checkpoint <step> needs to resume the logs exactly: the metrics
+                       of the log window under way and the training clock
   RUNNING              present while a run trains: left behind, it says the last run died
 
 Every JSON file is written through a temporary file and a rename, so a run killed
@@ -16,6 +18,7 @@ import os
 from typing import Any, Iterable, Optional
 
 import ml_collections
+import numpy as np
 
 from gan import checkpointing
 from gan import config as config_lib
@@ -27,6 +30,7 @@ CONFIG_FILE = "config.json"
 DATA_FILE = "data.json"
 CHANGES_FILE = "config_changes.jsonl"
 METRICS_FILE = "metrics.jsonl"
+LOG_STATE_DIR = "log_state"
 RUNNING_FILE = "RUNNING"
 
 
@@ -195,6 +199,55 @@ def last_train_times(workdir: str) -> tuple[float, float]:
           if timed else (0.0, 0.0))
 
 
+def _log_state_path(workdir: str, step: int) -> str:
+  return os.path.join(workdir, LOG_STATE_DIR, f"{step}.json")
+
+
+def save_log_state(workdir: str, step: int, window: dict, times: dict) -> None:
+  """Writes what checkpoint `step` needs to go on logging as an unbroken run would.
+
+  A run stopped between two log records (SIGTERM, a time budget, a checkpoint that is
+  not on a log step) has trained steps whose metrics no record holds yet: `window`
+  holds them ({metric: 1-D array, one entry per step since the last record}), and
+  `times` the training clock (`train_seconds`, `train_cpu_seconds`). The resumed run
+  starts its window and clock from them, so its records equal an uninterrupted run's.
+  Written before the checkpoint (whose rename commits the step): a kill in between
+  leaves a file that the next save of that step overwrites.
+  """
+  os.makedirs(os.path.join(workdir, LOG_STATE_DIR), exist_ok=True)
+  # JSON floats round-trip float64 exactly, and so every float32 value.
+  encoded = {name: {"dtype": np.asarray(values).dtype.str,
+                    "values": np.asarray(values).ravel().tolist()}
+             for name, values in window.items()}
+  write_json_atomically(_log_state_path(workdir, step),
+                        {"step": step, "window": encoded, **times})
+
+
+def load_log_state(workdir: str, step: int) -> Optional[dict]:
+  """`save_log_state`'s record for checkpoint `step`, the window's arrays decoded; None
+  when there is none (a run written before log states existed, or another process's)."""
+  try:
+    with open(_log_state_path(workdir, step), encoding="utf-8") as f:
+      record = json.load(f)
+    record["window"] = {name: np.asarray(v["values"], np.dtype(v["dtype"]))
+                        for name, v in record["window"].items()}
+  except (OSError, ValueError, KeyError, TypeError):
+    return None
+  return record if record.get("step") == step else None
+
+
+def prune_log_states(workdir: str, steps: Iterable[int]) -> None:
+  """Deletes the log states of checkpoints that are gone (not among `steps`)."""
+  directory = os.path.join(workdir, LOG_STATE_DIR)
+  keep = {f"{step}.json" for step in steps}
+  for name in os.listdir(directory) if os.path.isdir(directory) else ():
+    if name not in keep:
+      try:
+        os.remove(os.path.join(directory, name))
+      except OSError:
+        pass
+
+
 def truncate_metrics(workdir: str, step: int) -> None:
   """Drops log records past `step` (and a half-written last line) left by a crash."""
   path = os.path.join(workdir, METRICS_FILE)
@@ -242,7 +295,6 @@ def restore(workdir: str, step: Optional[int] = None, *, data: Any = None):
 def flatten_with_paths(tree) -> dict[str, Any]:
   """`{'a/b/c': array}` for every array leaf of a nested-dict pytree, sorted by path."""
   import jax  # pylint: disable=g-import-not-at-top
-  import numpy as np  # pylint: disable=g-import-not-at-top
   leaves = jax.tree_util.tree_flatten_with_path(tree)[0]
   flat = {}
   for path, leaf in leaves:
@@ -255,7 +307,6 @@ def flatten_with_paths(tree) -> dict[str, Any]:
 def state_digest(tree) -> str:
   """sha256 over (path, dtype, shape, bytes) of every array of `tree`, in path order."""
   import hashlib  # pylint: disable=g-import-not-at-top
-  import numpy as np  # pylint: disable=g-import-not-at-top
   digest = hashlib.sha256()
   for name, array in flatten_with_paths(tree).items():
     array = np.ascontiguousarray(array)
@@ -266,7 +317,6 @@ def state_digest(tree) -> str:
 
 def raw_step(raw: dict) -> int:
   """The step of a checkpoint restored as nested dicts (one seed's, for several seeds)."""
-  import numpy as np  # pylint: disable=g-import-not-at-top
   return int(np.ravel(np.asarray(raw["step"]))[0])
 
 
@@ -280,7 +330,6 @@ def export_generator(workdir: str, raw_state: dict, path: str) -> None:
   `ema_params/...`, plus `__config__` and `__data__`, the run's config.json and
   data.json as JSON strings: `load_export(path)` samples from this file alone.
   """
-  import numpy as np  # pylint: disable=g-import-not-at-top
   if "generator" not in raw_state:
     raise UserError(f"the run in {workdir!r} has no generator to export")
   arrays = {}
@@ -305,7 +354,6 @@ def load_export(path: str):
   """
   import flax  # pylint: disable=g-import-not-at-top
   import jax  # pylint: disable=g-import-not-at-top
-  import numpy as np  # pylint: disable=g-import-not-at-top
   from gan import build  # pylint: disable=g-import-not-at-top
   from gan.data import DataSpec  # pylint: disable=g-import-not-at-top
   try:

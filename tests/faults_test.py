@@ -220,6 +220,14 @@ def test_a_signal_saves_the_current_step_and_the_resumed_run_is_the_same(
   assert sorted(os.listdir(tmp_path / "cut" / "checkpoints"), key=int) == ["4", "7"]
   program.train(config, str(tmp_path / "cut"), hooks=[])
   assert _digest(tmp_path / "cut") == _digest(ten_steps)
+  # Step 7 is inside the log window 5-8: the checkpoint kept steps 5-7's metrics, so the
+  # resumed run's record at 8 is the mean of 5-8, as the uninterrupted run's is.
+  assert [r["step"] for r in _records(tmp_path / "cut")] == [4, 8, 10]
+  assert _comparable(_records(tmp_path / "cut")) == _comparable(_records(ten_steps))
+  # One log state per kept checkpoint (the oldest ones went with their checkpoints).
+  kept = info.workdir_info(str(tmp_path / "cut"))[0]["checkpoints"]
+  assert kept == [7, 8, 10]
+  assert sorted(os.listdir(tmp_path / "cut" / "log_state")) == sorted(f"{s}.json" for s in kept)
 
 
 @pytest.mark.slow
@@ -306,7 +314,7 @@ def _complete_steps(workdir):
   return sorted(int(n) for n in names if n.isdigit())
 
 
-def _wait(process, condition, timeout=240.0, poll=0.002):
+def _wait(process, condition, timeout=240.0, poll=0.02):
   """Polls `condition()` until it holds; fails if the process ends or time runs out."""
   deadline = time.monotonic() + timeout
   while not condition():

@@ -79,3 +79,37 @@ def test_json_files_are_replaced_whole(tmp_path):
   rundir.write_json_atomically(path, {"a": 2})
   assert json.load(open(path)) == {"a": 2}
   assert os.listdir(tmp_path) == ["x.json"]
+
+
+def test_log_state_round_trips_every_value_exactly(tmp_path):
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  window = {"d_loss": np.array([0.1, np.nan, -np.inf, 1e-38, 3.4e38], np.float32),
+            "nonfinite": np.array([0, 1, 1, 0, 0], np.int32)}
+  times = {"train_seconds": 1.25, "train_cpu_seconds": 2.5}
+  rundir.save_log_state(str(tmp_path), 40, window, times)
+  record = rundir.load_log_state(str(tmp_path), 40)
+  assert record["train_seconds"] == 1.25 and record["train_cpu_seconds"] == 2.5
+  for name, values in window.items():
+    assert record["window"][name].dtype == values.dtype
+    np.testing.assert_array_equal(record["window"][name], values)
+  assert rundir.load_log_state(str(tmp_path), 30) is None  # No state for that step.
+  rundir.save_log_state(str(tmp_path), 50, {}, times)
+  rundir.prune_log_states(str(tmp_path), [50])
+  assert os.listdir(tmp_path / rundir.LOG_STATE_DIR) == ["50.json"]
+
+
+def test_a_window_of_other_metrics_is_dropped_on_resume(small_npz, tmp_path):
+  """A log state whose metrics are not the step's (a task changed on resume, a file
+  edited by hand) starts a new window instead of failing."""
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  workdir = str(tmp_path / "run")
+  config = conftest.tiny_mlp_config(small_npz, num_steps=3, **{"run.log_every": 4})
+  program.train(config, workdir, hooks=[])
+  rundir.save_log_state(workdir, 3, {"other": np.zeros(3, np.float32)},
+                        {"train_seconds": 1.0, "train_cpu_seconds": 1.0})
+  config.num_steps = 4
+  program.train(config, workdir, hooks=[])
+  with open(os.path.join(workdir, rundir.METRICS_FILE), encoding="utf-8") as f:
+    records = [json.loads(line) for line in f]
+  assert [r["step"] for r in records] == [3, 4] and "other" not in records[-1]
+  assert records[-1]["train_seconds"] >= 1.0  # The clock went on from the saved one.
