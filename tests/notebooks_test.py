@@ -96,7 +96,8 @@ def test_notebook_runs_top_to_bottom_at_a_small_size(name, tmp_path, monkeypatch
   # Shared with conftest.run_module's subprocesses: the notebooks' tiny DCGAN step is
   # the program tests/program_test.py compiles, and 02 compiles 01's again.
   monkeypatch.setenv("GAN_CACHE_DIR", str(tmp_path / "cache"))  # 02's FID classifier.
-  monkeypatch.setenv("JAX_COMPILATION_CACHE_DIR", conftest._CACHE_DIR)  # pylint: disable=protected-access
+  for variable, value in conftest.CACHE_ENV.items():
+    monkeypatch.setenv(variable, value)
   # A kernel compiles as the tests do (conftest.FAST_COMPILE).
   for variable, value in conftest.compile_env().items():
     monkeypatch.setenv(variable, value)
