@@ -7,6 +7,7 @@ executable, and so every number, is the same.
 """
 
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -16,12 +17,14 @@ import numpy as np
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-# One cache per test session, shared by pytest-xdist's workers (they have one
-# PYTEST_XDIST_TESTRUNUID) and their subprocesses: a program one worker compiled is read
-# back by the other.
-_CACHE_DIR = os.path.join(
-    tempfile.gettempdir(),
-    f"gan-test-jax-cache-{os.environ.get('PYTEST_XDIST_TESTRUNUID') or os.getpid()}")
+# One cache per test session, shared by pytest-xdist's workers and their subprocesses (they
+# inherit GAN_TEST_CACHE_DIR from the process that made it): a program one worker
+# compiled is read back by the other. The process that made it deletes it at the end.
+_CACHE_VARIABLE = "GAN_TEST_CACHE_DIR"
+_OWNS_CACHE = _CACHE_VARIABLE not in os.environ
+if _OWNS_CACHE:
+  os.environ[_CACHE_VARIABLE] = tempfile.mkdtemp(prefix="gan-test-jax-cache-")
+_CACHE_DIR = os.environ[_CACHE_VARIABLE]
 SHARED_DATA = os.path.join(os.path.dirname(ROOT), "shared", "data")
 
 # Every program goes into the cache, however fast it compiled (JAX's default keeps only
@@ -90,6 +93,12 @@ LONGEST_FILES = (
     "tests/eval/evaluate_test.py", "tests/golden_test.py", "tests/tasks/gan_test.py",
     "tests/eval/inception_test.py", "tests/build_test.py", "tests/cli/multiprocess_test.py",
 )
+
+
+def pytest_unconfigure(config):
+  del config
+  if _OWNS_CACHE:
+    shutil.rmtree(_CACHE_DIR, ignore_errors=True)
 
 
 def pytest_collection_modifyitems(items):
