@@ -163,9 +163,12 @@ def subprocess_env(devices: int = 1, env=None, fast_compile: bool = True) -> dic
   full_env["PYTHONPATH"] = ROOT + os.pathsep + full_env.get("PYTHONPATH", "")
   full_env.update(compile_env(fast_compile, devices))
   # One compilation cache for the whole session: later runs of the same program skip
-  # XLA compilation (the executable, and so every number, is the same).
-  for variable, value in CACHE_ENV.items():
-    full_env.setdefault(variable, value)
+  # XLA compilation (the executable, and so every number, is the same). A child that
+  # compiles otherwise than the session (a user's default level) has programs no other
+  # process compiles: it writes none.
+  if compile_env(fast_compile)[FAST_COMPILE] == compile_env()[FAST_COMPILE]:
+    for variable, value in CACHE_ENV.items():
+      full_env.setdefault(variable, value)
   full_env.update(env or {})
   return full_env
 
