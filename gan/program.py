@@ -285,6 +285,10 @@ def _loop(run: build_lib.Run, workdir, state, checkpointer, hooks, is_main, log)
     clock = _TrainClock(resumed["train_seconds"], resumed["train_cpu_seconds"])
   else:
     clock = _TrainClock(*(rundir.last_train_times(workdir) if workdir and start else (0, 0)))
+  # The window's earlier steps, trained before the resume, count in its means (not in its
+  # steps/s); they join the first step's metrics when they are the same metrics (a resume
+  # that changed what the step reports starts a new window).
+  carried = resumed["window"] if resumed is not None and resumed["window"] else None
   budgets = {"train_seconds": ("max_train_seconds", config.run.max_train_seconds),
              "train_cpu_seconds": ("max_train_cpu_seconds",
                                    config.run.get("max_train_cpu_seconds", 0.0))}
@@ -314,10 +318,7 @@ def _loop(run: build_lib.Run, workdir, state, checkpointer, hooks, is_main, log)
     tick += clock.resume()
 
   in_flight: collections.deque = collections.deque()
-  # The window's earlier steps, trained before the resume, count in its means (not in
-  # its steps/s).
-  buffer = [resumed["window"]] if resumed is not None and resumed["window"] else []
-  buffered_steps, tick = 0, time.perf_counter()
+  buffer, buffered_steps, tick = [], 0, time.perf_counter()
   stop_requests = faults.StopRequests(multiprocess=jax.process_count() > 1)
 
   def finish_oldest() -> None:
@@ -335,8 +336,9 @@ def _loop(run: build_lib.Run, workdir, state, checkpointer, hooks, is_main, log)
         while len(in_flight) > MAX_CALLS_IN_FLIGHT:
           finish_oldest()
         if config.run.log_every:
-          if buffer and buffer[0].keys() != metrics.keys():
-            buffer = []  # A resume that changed what the step reports starts a new window.
+          if carried is not None:
+            buffer = [carried] if carried.keys() == metrics.keys() else []
+            carried = None
           buffer.append(metrics)
           buffered_steps += k
           if done % config.run.log_every == 0 or done == num_steps:

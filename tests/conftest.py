@@ -166,7 +166,7 @@ def subprocess_env(devices: int = 1, env=None, fast_compile: bool = True) -> dic
   # XLA compilation (the executable, and so every number, is the same). A child that
   # compiles otherwise than the session (a user's default level) has programs no other
   # process compiles: it writes none.
-  if compile_env(fast_compile)[FAST_COMPILE] == compile_env()[FAST_COMPILE]:
+  if fast_compile or not _FAST:
     for variable, value in CACHE_ENV.items():
       full_env.setdefault(variable, value)
   full_env.update(env or {})
@@ -220,8 +220,14 @@ def train_whole_and_resumed(make_config, root, *, num_steps=4, first_steps=2, lo
   from gan import program  # pylint: disable=g-import-not-at-top
   program.train(make_config(num_steps), str(root / "whole"))
   program.train(make_config(first_steps), str(root / "resumed"))
-  kwargs = {} if log is None else {"log": log}
-  program.train(make_config(num_steps), str(root / "resumed"), **kwargs)
+  program.train(make_config(num_steps), str(root / "resumed"), log=log)
+
+
+def tiny_conditional_config(dataset, num_steps, **overrides):
+  """`tiny_mlp_config` as a conditional GAN of `num_steps`, checkpointed and logged every
+  2 steps (the whole-then-resumed runs of `train_whole_and_resumed`), then `overrides`."""
+  return tiny_mlp_config(dataset, task="conditional_gan", num_steps=num_steps,
+                         **{"run.checkpoint_every": 2, "run.log_every": 2, **overrides})
 
 
 def tiny_mlp_config(dataset, **overrides):

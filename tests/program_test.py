@@ -215,9 +215,7 @@ def test_steps_per_call_blocks_equal_single_steps_and_resume_exactly(tmp_path, d
 
 def _conditional_config(dataset, num_steps):
   """The tiny MLP as a label-conditional GAN; a grid of one row per class at the end."""
-  return conftest.tiny_mlp_config(dataset, task="conditional_gan", num_steps=num_steps,
-                                  **{"run.checkpoint_every": 2, "run.log_every": 2,
-                                     "run.num_sample_images": 20})
+  return conftest.tiny_conditional_config(dataset, num_steps, **{"run.num_sample_images": 20})
 
 
 @pytest.fixture(scope="module")

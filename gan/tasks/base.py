@@ -87,7 +87,7 @@ def latent_inputs(noise_dim: int, num_classes: int = 0,
 
   def sample_inputs(key: Array, n: int) -> dict:
     inputs = {"z": jax.random.normal(key, (n, noise_dim))}
-    if num_classes and log_frequencies is not None:
+    if log_frequencies is not None:
       inputs["label"] = jax.random.categorical(jax.random.fold_in(key, 1), log_frequencies,
                                                shape=(n,)).astype(jnp.int32)
     elif num_classes:

@@ -106,9 +106,7 @@ def test_an_unconditional_task_refuses_cluster_labels():
 
 
 def _cluster_config(dataset, num_steps):
-  return conftest.tiny_mlp_config(dataset, task="conditional_gan", num_steps=num_steps,
-                                  **{"data.cluster_labels": 6, "run.checkpoint_every": 2,
-                                     "run.log_every": 2})
+  return conftest.tiny_conditional_config(dataset, num_steps, **{"data.cluster_labels": 6})
 
 
 @pytest.fixture(scope="module")
