@@ -122,8 +122,19 @@ def test_resuming_with_only_the_workdir_continues_the_run_bit_for_bit(dcgan_runs
 
 @pytest.mark.slow
 def test_four_devices_match_one_device(dcgan_runs, whole_export, tmp_path):
+  """Equal within float tolerance: 4 devices sum the gradients in another order.
+
+  Adam turns that rounding into steps of up to about the learning rate (5e-4) where a
+  gradient is mostly noise (the first step moves every parameter by lr times the sign of
+  its gradient), and such a change feeds the next steps: on an Intel Xeon with AMX, 0.07%
+  of G's dense kernel (and 3 of 2,500 label embeddings, by up to 1.5e-3) differed by more
+  than 1e-4, where the AMD EPYCs stayed within 1e-4. So: every parameter within 4 steps
+  of opposite sign (2 lr each), 99% of each array within lr / 5, and the samples within
+  a grey level. A run that trains on other batches, keys or statistics differs by about a
+  learning rate almost everywhere.
+  """
   root, _, _ = dcgan_runs
-  _, one_path = whole_export
+  summary, one_path = whole_export
   four_path = tmp_path / "four.npz"
   rundir.export_generator(str(root / "devices4"),
                           info.workdir_info(str(root / "devices4"))[1], str(four_path))
@@ -131,9 +142,19 @@ def test_four_devices_match_one_device(dcgan_runs, whole_export, tmp_path):
   assert sorted(one.files) == sorted(four.files)
   assert any(n.startswith("generator/params/") for n in one.files)
   assert any(n.startswith("generator/batch_stats/") for n in one.files)
+  lr, steps = summary["config"]["optim"]["g_lr"], summary["step"]
+  assert (lr, steps) == (5e-4, 4)
   for name in one.files:
     if not name.startswith("__"):
-      np.testing.assert_allclose(four[name], one[name], atol=1e-4, err_msg=name)
+      np.testing.assert_allclose(four[name], one[name], atol=2 * lr * steps, err_msg=name)
+      close = np.abs(four[name].astype(np.float64) - one[name]) <= lr / 5
+      assert close.mean() >= 0.99, (name, close.mean())
+  samples = []
+  for path in (root / "whole", root / "devices4"):
+    run, state = rundir.restore(str(path))
+    inputs = run.task.sample_inputs(jax.random.key(0), 16)
+    samples.append(np.asarray(run.generate(state, inputs)))
+  np.testing.assert_allclose(samples[1], samples[0], atol=2 / 255)  # Within a grey level.
 
 
 @pytest.mark.slow
