@@ -43,7 +43,12 @@ jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
 # process first compiles). A test's tiny programs run a few steps, so compiling is most of
 # its time: the level cut it by about 40% (the tiny DCGAN's first step: 11.1 s against
 # 18.0 s), the emitters by about another third (tests/tasks/gan_test.py, vae_test.py and
-# build_test.py in one process: 96 s against 141 s, side by side). Float results differ in
+# build_test.py in one process: 96 s against 141 s, side by side). Not used: one LLVM
+# module instead of a split for parallel code generation
+# (`--xla_cpu_parallel_codegen_split_count=1`: those files 8% faster, 49.4 s against 53.6 s,
+# medians of three pairs; the whole suite 335 s either way, one pair), and at level 0 it
+# makes jnp.max's gradient NaN again (the
+# maxout units of tests/rejection_test.py, as the newer emitters did). Float results differ in
 # the last bits from a user's default compile, so every process of the session compiles
 # alike (`compile_env`, `subprocess_env`). What needs a user's bits or speed runs in a
 # subprocess at the default: tests/golden_test.py's digests and the busy-cores run of
