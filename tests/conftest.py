@@ -45,10 +45,10 @@ jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
 # 18.0 s), the emitters by about another third (tests/tasks/gan_test.py, vae_test.py and
 # build_test.py in one process: 96 s against 141 s, side by side). Not used: one LLVM
 # module instead of a split for parallel code generation
-# (`--xla_cpu_parallel_codegen_split_count=1`: those files 8% faster, 49.4 s against 53.6 s,
-# medians of three pairs; the whole suite 335 s either way, one pair), and at level 0 it
-# makes jnp.max's gradient NaN again (the
-# maxout units of tests/rejection_test.py, as the newer emitters did). Float results differ in
+# (`--xla_cpu_parallel_codegen_split_count=1`): those files ran 8% faster (49.4 s against
+# 53.6 s, medians of three pairs), the whole suite no faster (335 s either way, one pair),
+# and at level 0 it makes jnp.max's gradient NaN again (the maxout units of
+# tests/rejection_test.py, as the newer emitters did). Float results differ in
 # the last bits from a user's default compile, so every process of the session compiles
 # alike (`compile_env`, `subprocess_env`). What needs a user's bits or speed runs in a
 # subprocess at the default: tests/golden_test.py's digests and the busy-cores run of
@@ -226,6 +226,14 @@ def train_whole_and_resumed(make_config, root, *, num_steps=4, first_steps=2, lo
   program.train(make_config(num_steps), str(root / "whole"))
   program.train(make_config(first_steps), str(root / "resumed"))
   program.train(make_config(num_steps), str(root / "resumed"), log=log)
+
+
+def run_samples(workdir, num: int = 16) -> np.ndarray:
+  """`num` images from the run in `workdir`'s latest checkpoint, at the inputs of key 0:
+  two runs that should agree are compared image for image."""
+  from gan import rundir  # pylint: disable=g-import-not-at-top
+  run, state = rundir.restore(str(workdir))
+  return np.asarray(run.generate(state, run.task.sample_inputs(jax.random.key(0), num)))
 
 
 def tiny_conditional_config(dataset, num_steps, **overrides):

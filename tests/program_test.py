@@ -149,12 +149,8 @@ def test_four_devices_match_one_device(dcgan_runs, whole_export, tmp_path):
       np.testing.assert_allclose(four[name], one[name], atol=2 * lr * steps, err_msg=name)
       close = np.abs(four[name].astype(np.float64) - one[name]) <= lr / 5
       assert close.mean() >= 0.99, (name, close.mean())
-  samples = []
-  for path in (root / "whole", root / "devices4"):
-    run, state = rundir.restore(str(path))
-    inputs = run.task.sample_inputs(jax.random.key(0), 16)
-    samples.append(np.asarray(run.generate(state, inputs)))
-  np.testing.assert_allclose(samples[1], samples[0], atol=2 / 255)  # Within a grey level.
+  np.testing.assert_allclose(conftest.run_samples(root / "devices4"),
+                             conftest.run_samples(root / "whole"), atol=2 / 255)  # A grey level.
 
 
 @pytest.mark.slow

@@ -175,9 +175,6 @@ def test_conditional_sn_resnet_on_four_devices_equals_one(resnet_runs, digits, t
     np.testing.assert_allclose(np.asarray(four[name], np.float64),
                                np.asarray(one[name], np.float64), rtol=1e-3,
                                atol=2e-3 if loose else 1e-4, err_msg=name)
-  samples = []
-  for path in (resnet_runs / "whole", workdir):
-    run, state = rundir.restore(str(path))
-    inputs = run.task.sample_inputs(jax.random.key(0), 16)
-    samples.append(np.asarray(run.generate(state, inputs)))
-  np.testing.assert_allclose(samples[1], samples[0], atol=2 / 255)  # Within a grey level.
+  np.testing.assert_allclose(conftest.run_samples(workdir),
+                             conftest.run_samples(resnet_runs / "whole"),
+                             atol=2 / 255)  # Within a grey level.
